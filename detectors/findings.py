@@ -60,6 +60,9 @@ class Finding:
     metric: str | None = None  # one of METRICS, for metric detectors
     member_ids: tuple[str, ...] = ()  # group patterns: the actors
     target_ids: tuple[str, ...] = ()  # group patterns: every account acted on
+    # Full group sizes when member_ids/target_ids hold only a sample (0: use their lengths).
+    member_count: int = 0
+    target_count: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:

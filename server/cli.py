@@ -1,0 +1,152 @@
+"""The `engagewatch` command line: serve, demo, detect, score-csv, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+logger = logging.getLogger(__name__)
+
+
+def _time(text: str) -> datetime:
+    """An ISO 8601 time; naive times are taken as UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from server.config import Settings
+
+    overrides: dict[str, object] = {}
+    if getattr(args, "store", None):
+        overrides["store_url"] = args.store
+    if getattr(args, "grpc_addr", None):
+        overrides["grpc_address"] = args.grpc_addr
+    if getattr(args, "metrics_addr", None) is not None:
+        overrides["metrics_address"] = args.metrics_addr
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if getattr(args, "detect_every", None) is not None:
+        settings.detection.every_seconds = args.detect_every
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import start_service
+
+    service = start_service(_settings(args))  # type: ignore[arg-type]
+    stop = lambda *_: service.stop()  # noqa: E731 - a signal handler
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info("engagewatch serving on %s", service.target)
+    service.wait()
+    return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from server.alerts import AlertBook
+    from server.config import Settings
+    from server.detection import DetectionRunner
+    from server.metrics import Metrics
+    from server.store import open_store
+
+    settings: Settings = _settings(args)  # type: ignore[assignment]
+    from datetime import timedelta
+
+    store = open_store(settings.store_url, settings.external_source)
+    store.migrate()
+    runner = DetectionRunner(
+        store,
+        AlertBook(store),
+        Metrics(CollectorRegistry()),
+        history=timedelta(hours=settings.detection.history_hours),
+    )
+    result = runner.run(args.start, args.end, args.account or (), args.detector or (), "cli")
+    for name, seconds, found in result.timings:
+        print(f"{name:<22} {seconds:8.3f} s {found:6d} findings")
+    print(
+        f"run {result.run_id}: {result.accounts_scored} accounts scored, "
+        f"{result.raised} alerts raised, {result.updated} updated"
+    )
+    for finding in sorted(result.findings, key=lambda f: -f.score):
+        print(f"{finding.score:5.2f} {finding.pattern:<20} {finding.explanation}")
+    store.close()
+    return 0
+
+
+def _score_csv(args: argparse.Namespace) -> int:
+    from server.score_csv import score_csv_file
+
+    score_csv_file(args.input, args.output or args.input)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return run_demo(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from server.sim_client import run_simulate
+
+    return run_simulate(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engagewatch", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--store", help="clickhouse://host:9000/db or chdb:///dir")
+    serve.add_argument("--grpc-addr", help="listen address, e.g. [::]:50051")
+    serve.add_argument("--metrics-addr", help="/metrics address, e.g. 0.0.0.0:9464; '' disables")
+    serve.add_argument("--detect-every", type=float, help="seconds between detection runs")
+    serve.set_defaults(func=_serve)
+
+    demo = commands.add_parser("demo", help="simulated platform, detection, alerts and a report")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--accounts", type=int, default=300)
+    demo.add_argument("--days", type=int, default=14)
+    demo.add_argument("--report", default="reports/demo.html", help="where to write the report")
+    demo.add_argument("--store", help="store URL (default: a fresh embedded chDB store)")
+    demo.set_defaults(func=_demo)
+
+    detect = commands.add_parser("detect", help="one detection run over a window")
+    detect.add_argument("--store", help="clickhouse://host:9000/db or chdb:///dir")
+    detect.add_argument("--start", type=_time, required=True)
+    detect.add_argument("--end", type=_time, required=True)
+    detect.add_argument("--account", action="append", help="only this account (repeatable)")
+    detect.add_argument("--detector", action="append", help="only this detector (repeatable)")
+    detect.set_defaults(func=_detect)
+
+    score = commands.add_parser("score-csv", help="score one series (timestamp,value) offline")
+    score.add_argument("input")
+    score.add_argument("-o", "--output", help="output CSV (default: rewrite the input)")
+    score.set_defaults(func=_score_csv)
+
+    from server.sim_client import add_simulate_arguments
+
+    simulate = commands.add_parser("simulate", help="stream simulated traffic to a server")
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(func=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
