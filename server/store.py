@@ -7,9 +7,860 @@ CONTRACT (implemented by the backends below this interface):
   per (account, metric of the event type, hour) at write time. `series()` returns, per bucket,
   max(summed points, event count), so a platform sending both is never double-counted.
 - Idempotency: a batch_id written once is never counted again, even if the process died
-  between writing the rows and recording the batch (rows carry their batch_id and reads
-  collapse them per batch).
+  between writing the rows and recording the batch: every try is an attempt recorded as
+  started before its rows and done after them; a re-sent batch voids unfinished attempts,
+  and reads skip rows of void attempts (see store_sql).
 - Every value goes through driver parameters; identifiers are module constants or validated
   configuration, never request data.
 - Driver errors become StoreUnavailable.
+
+`Store` implements every public method once over four primitives (`_execute`, `_select`,
+`_insert`, `_close`); the backends only move SQL text and columns.
 """
+
+from __future__ import annotations
+
+import abc
+import io
+import logging
+import queue
+import secrets
+import threading
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlparse
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, EventFrame, Panel
+from server import store_sql as q
+from server.config import ExternalSource
+from server.errors import StoreUnavailable
+from server.records import AlertFilter, AlertRecord, ReviewRecord
+
+logger = logging.getLogger(__name__)
+
+# Protobuf enum numbers: Metric and EventType share numbering (follow=1 -> follows=1, ...).
+METRIC_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(METRICS)}
+EVENT_TYPE_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}
+_EVENT_TYPE_NAMES = np.array(("", *EVENT_TYPES))  # number -> name
+
+DEFAULT_DATABASE = "engagewatch"
+
+Columns = dict[str, npt.NDArray[Any]]
+
+
+def _floor_hour(seconds: int) -> int:
+    return seconds - seconds % BUCKET_SECONDS
+
+
+def _strings(values: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
+    return np.asarray(values, dtype=np.str_) if len(values) else np.array([], dtype=np.str_)
+
+
+class Store(abc.ABC):
+    """Metrics, events, alerts and reviews in ClickHouse (server or chDB)."""
+
+    # Batches whose check-then-write may race are serialized per stripe of batch_ids.
+    _STRIPES: ClassVar[int] = 64
+
+    def __init__(self, database: str, external_source: ExternalSource | None = None) -> None:
+        self._sql = q.Queries(database)
+        self._external = (
+            q.ExternalQueries(external_source, METRIC_NUMBERS) if external_source else None
+        )
+        self._batch_locks = [threading.Lock() for _ in range(self._STRIPES)]
+
+    @property
+    def database(self) -> str:
+        return self._sql.db
+
+    # ------------------------------------------------------------ primitives
+
+    @abc.abstractmethod
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing."""
+
+    @abc.abstractmethod
+    def _select(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, arrays: bool = False
+    ) -> Columns:
+        """Run a query and return its columns by name (empty arrays when no rows).
+
+        `arrays` says the result has Array columns, which the driver cannot read as NumPy.
+        """
+
+    @abc.abstractmethod
+    def _insert(self, table: q.Table, columns: Mapping[str, Any]) -> None:
+        """Insert columns (numpy arrays or lists, every column of `table`) in one block."""
+
+    @abc.abstractmethod
+    def _close(self) -> None: ...
+
+    # ------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> None:
+        """Create the database and tables if missing (idempotent)."""
+        for ddl in q.migrations(self.database):
+            self._execute(ddl)
+        logger.info("store schema ready in database %s", self.database)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        self._select("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        self._close()
+
+    # ------------------------------------------------------------ ingest
+
+    def write_metric_batch(
+        self,
+        batch_id: str,
+        account_ids: npt.NDArray[np.str_],
+        metrics: npt.NDArray[np.uint8],
+        unix_seconds: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> bool:
+        """Sum a validated batch of points per (account, metric, hour) and store it once.
+
+        Returns:
+            True if written; False if batch_id was written before (nothing is written).
+        """
+        with self._batch_lock(batch_id):
+            if not self._claim_batch(q.KIND_POINTS, batch_id):
+                return False
+            attempt = self._begin_attempt(q.KIND_POINTS, batch_id)
+            self._write_metric_rows(attempt, account_ids, metrics, unix_seconds, values)
+            self._mark_batch(q.KIND_POINTS, batch_id, attempt, q.STATE_DONE, len(values))
+        return True
+
+    def write_event_batch(self, batch_id: str, events: EventFrame) -> bool:
+        """Store a validated batch of raw events and their per-hour counts, once.
+
+        Returns:
+            True if written; False if batch_id was written before (nothing is written).
+        """
+        with self._batch_lock(batch_id):
+            if not self._claim_batch(q.KIND_EVENTS, batch_id):
+                return False
+            attempt = self._begin_attempt(q.KIND_EVENTS, batch_id)
+            self._write_event_rows(attempt, events)
+            self._mark_batch(q.KIND_EVENTS, batch_id, attempt, q.STATE_DONE, len(events))
+        return True
+
+    @contextmanager
+    def _batch_lock(self, batch_id: str) -> Iterator[None]:
+        # Two writers of one batch_id in this process must not both pass the check.
+        with self._batch_locks[zlib.crc32(batch_id.encode()) % self._STRIPES]:
+            yield
+
+    def _claim_batch(self, kind: int, batch_id: str) -> bool:
+        """False if batch_id was fully written; else void its unfinished attempts, if any."""
+        attempts = self._select(self._sql.batch_attempts, {"kind": kind, "batch_id": batch_id})
+        if (attempts["state"] == q.STATE_DONE).any():
+            return False
+        unfinished = attempts["attempt_key"]
+        if len(unfinished):
+            logger.warning("batch re-sent after an unfinished write; discarding its old rows")
+            now = int(datetime.now(UTC).timestamp())
+            self._insert(
+                q.VOID_ATTEMPTS,
+                {
+                    "attempt_key": np.asarray(unfinished, np.uint64),
+                    "voided_at": np.full(len(unfinished), now, np.uint32),
+                },
+            )
+        return True
+
+    def _begin_attempt(self, kind: int, batch_id: str) -> int:
+        """Record that an attempt at writing batch_id starts; returns its attempt key."""
+        attempt = secrets.randbits(64)
+        self._mark_batch(kind, batch_id, attempt, q.STATE_STARTED, 0)
+        return attempt
+
+    def _mark_batch(self, kind: int, batch_id: str, attempt: int, state: int, rows: int) -> None:
+        now = int(datetime.now(UTC).timestamp())
+        self._insert(
+            q.BATCHES,
+            {
+                "kind": np.array([kind], np.uint8),
+                "batch_id": np.array([batch_id], dtype=object),
+                "attempt_key": np.array([attempt], np.uint64),
+                "state": np.array([state], np.uint8),
+                "rows": np.array([rows], np.uint64),
+                "written_at": np.array([now], np.uint32),
+            },
+        )
+
+    def _write_metric_rows(
+        self,
+        attempt: int,
+        account_ids: npt.NDArray[np.str_],
+        metrics: npt.NDArray[np.uint8],
+        unix_seconds: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """Write one attempt's bucket rows (the part a crash can cut short)."""
+        if len(values) == 0:
+            return
+        frame = pd.DataFrame(
+            {
+                "account_id": np.asarray(account_ids, dtype=object),
+                "metric": np.asarray(metrics, dtype=np.uint8),
+                "bucket": (np.asarray(unix_seconds, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
+                "value": np.asarray(values, np.float64),
+            }
+        )
+        summed = frame.groupby(["account_id", "metric", "bucket"], sort=False, as_index=False)[
+            "value"
+        ].sum()
+        self._insert_buckets(summed, q.KIND_POINTS, attempt)
+
+    def _write_event_rows(self, attempt: int, events: EventFrame) -> None:
+        """Write one attempt's raw events and per-hour counts."""
+        n = len(events)
+        if n == 0:
+            return
+        types = self._event_type_numbers(events.types)
+        self._insert(
+            q.EVENTS,
+            {
+                "time": np.asarray(events.times, np.int64).astype(np.uint32),
+                "account_id": np.asarray(events.account_ids, dtype=object),
+                "actor_id": np.asarray(events.actor_ids, dtype=object),
+                "type": types,
+                "content_id": np.asarray(events.content_ids, dtype=object),
+                "source": np.asarray(events.sources, dtype=object),
+                "consented": np.asarray(events.consented, dtype=np.uint8),
+                "client_id": np.asarray(events.client_ids, dtype=object),
+                "attempt_key": np.full(n, attempt, dtype=np.uint64),
+                "row_index": np.arange(n, dtype=np.uint32),
+            },
+        )
+        frame = pd.DataFrame(
+            {
+                "account_id": np.asarray(events.account_ids, dtype=object),
+                "metric": types,  # an event type counts toward the metric of the same number
+                "bucket": (np.asarray(events.times, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
+            }
+        )
+        counted = (
+            frame.groupby(["account_id", "metric", "bucket"], sort=False)
+            .size()
+            .reset_index(name="value")
+        )
+        self._insert_buckets(counted, q.KIND_EVENTS, attempt)
+
+    @staticmethod
+    def _event_type_numbers(types: npt.NDArray[np.str_]) -> npt.NDArray[np.uint8]:
+        names = np.asarray(types, dtype=np.str_)
+        known = np.array(sorted(EVENT_TYPES), dtype=np.str_)
+        numbers = np.array([EVENT_TYPE_NUMBERS[t] for t in known], dtype=np.uint8)
+        idx = np.clip(np.searchsorted(known, names), 0, len(known) - 1)
+        bad = known[idx] != names
+        if bad.any():
+            raise ValueError(f"unknown event type {names[bad][0]!r}")
+        return numbers[idx]
+
+    def _insert_buckets(self, frame: pd.DataFrame, kind: int, attempt: int) -> None:
+        n = len(frame)
+        self._insert(
+            q.BUCKETS,
+            {
+                "bucket": frame["bucket"].to_numpy(np.int64).astype(np.uint32),
+                "account_id": frame["account_id"].to_numpy(dtype=object),
+                "metric": frame["metric"].to_numpy(np.uint8),
+                "kind": np.full(n, kind, np.uint8),
+                "attempt_key": np.full(n, attempt, np.uint64),
+                "value": frame["value"].to_numpy(np.float64),
+            },
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def series(
+        self,
+        start: datetime,
+        end: datetime,
+        account_ids: Sequence[str] | None = None,
+        judge_from: datetime | None = None,
+    ) -> Panel:
+        """Hourly panel over [start floored to the hour, end) of every account with data.
+
+        Per bucket the value is max(summed points, event count); all six metrics are present.
+        """
+        first = _floor_hour(q.unix_seconds(start))
+        last = q.unix_seconds(end)
+        bucket_secs = np.arange(first, max(first, last), BUCKET_SECONDS, dtype=np.int64)
+        judge = 0
+        if judge_from is not None:
+            # The first bucket starting at or after judge_from is the first judged.
+            offset = q.unix_seconds(judge_from) - first
+            judge = int(np.clip(-(-offset // BUCKET_SECONDS), 0, len(bucket_secs)))
+        if account_ids is not None and len(account_ids) == 0:
+            return self._panel(np.array([], np.str_), bucket_secs, {}, judge)
+
+        params: dict[str, Any] = {"start": first, "end": last}
+        in_sql = account_ids is not None and len(account_ids) <= q.MAX_SQL_ID_LIST
+        if in_sql:
+            params["account_ids"] = tuple(account_ids or ())
+        if self._external is None:
+            cols, row, accounts = self._bucket_rows(in_sql, params)
+        else:
+            cols = self._select(self._external.series(in_sql), params)
+            row, accounts = self._account_rows(cols["account_id"])
+        if account_ids is not None and not in_sql:
+            wanted = np.isin(accounts, np.asarray(list(account_ids), dtype=np.str_))
+            keep = wanted[row]
+            cols = {k: v[keep] for k, v in cols.items()}
+            row, accounts = self._compact(row[keep], accounts)
+
+        col = (cols["bucket"].astype(np.int64) - first) // BUCKET_SECONDS
+        shape = (len(accounts), len(bucket_secs))
+        matrices: dict[str, npt.NDArray[np.float64]] = {}
+        if self._external is None:
+            metric = cols["metric"]
+            for name, number in METRIC_NUMBERS.items():
+                mask = metric == number
+                matrix = np.zeros(shape, dtype=np.float64)
+                matrix[row[mask], col[mask]] = cols["value"][mask]
+                matrices[name] = matrix
+        else:
+            for name, alias in self._external.metric_aliases.items():
+                matrix = np.zeros(shape, dtype=np.float64)
+                matrix[row, col] = cols[alias]
+                matrices[name] = matrix
+        return self._panel(accounts, bucket_secs, matrices, judge)
+
+    def _bucket_rows(
+        self, in_sql: bool, params: Mapping[str, Any]
+    ) -> tuple[Columns, npt.NDArray[np.intp], npt.NDArray[np.str_]]:
+        """Bucket rows with each row's index into the sorted account ids."""
+        cols = self._select(self._sql.series(in_sql, hashed=True), params)
+        # Read after the rows: every account in them is listed (data is never deleted).
+        names = self._select(self._sql.series_accounts(in_sql), params)
+        hashes = pd.Index(names["account_hash"].astype(np.uint64))
+        if not hashes.is_unique:
+            # Two ids share a 64-bit hash: astronomically rare, but never merge accounts.
+            logger.warning("account id hash collision; reading ids as strings")
+            cols = self._select(self._sql.series(in_sql, hashed=False), params)
+            row, accounts = self._account_rows(cols["account_id"])
+            return cols, row, accounts
+        position = hashes.get_indexer(cols["account_hash"].astype(np.uint64))
+        row, accounts = self._account_rows(names["account_id"])
+        # An account written between the two queries has no rows here: leave it out.
+        row, accounts = self._compact(row[position], accounts)
+        return cols, row, accounts
+
+    @staticmethod
+    def _account_rows(
+        ids: npt.NDArray[Any],
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.str_]]:
+        """Each id's index into the sorted distinct ids, and those ids."""
+        # factorize hashes the ids: much cheaper than sorting strings with np.unique.
+        row, uniques = pd.factorize(ids, sort=True)
+        return row.astype(np.intp), _strings(np.asarray(uniques, dtype=object))
+
+    @staticmethod
+    def _compact(
+        row: npt.NDArray[np.intp], accounts: npt.NDArray[np.str_]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.str_]]:
+        """Drop accounts no row refers to, renumbering the rows."""
+        used = np.zeros(len(accounts), dtype=bool)
+        used[row] = True
+        renumber = np.cumsum(used) - 1
+        return renumber[row], accounts[used]
+
+    @staticmethod
+    def _panel(
+        accounts: npt.NDArray[np.str_],
+        bucket_secs: npt.NDArray[np.int64],
+        matrices: dict[str, npt.NDArray[np.float64]],
+        judge: int,
+    ) -> Panel:
+        shape = (len(accounts), len(bucket_secs))
+        values = {m: matrices.get(m, np.zeros(shape)) for m in METRICS}
+        return Panel(
+            account_ids=accounts,
+            bucket_times=bucket_secs.astype("datetime64[s]"),
+            values=values,
+            judge_from=judge,
+        )
+
+    def events(
+        self,
+        start: datetime,
+        end: datetime,
+        account_ids: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+    ) -> EventFrame:
+        """Raw events in [start, end), sorted by time; types are names from EVENT_TYPES."""
+        if (account_ids is not None and len(account_ids) == 0) or (
+            types is not None and len(types) == 0
+        ):
+            return EventFrame.empty()
+        params: dict[str, Any] = {"start": start, "end": end}
+        in_sql = account_ids is not None and len(account_ids) <= q.MAX_SQL_ID_LIST
+        if in_sql:
+            params["account_ids"] = tuple(account_ids or ())
+        if types is not None:
+            unknown = set(types) - set(EVENT_TYPES)
+            if unknown:
+                raise ValueError(f"unknown event types {sorted(unknown)}")
+            params["types"] = tuple(EVENT_TYPE_NUMBERS[t] for t in types)
+        cols = self._select(self._sql.events(in_sql, types is not None), params)
+        if account_ids is not None and not in_sql:
+            keep = np.isin(cols["account_id"], np.asarray(list(account_ids), dtype=object))
+            cols = {k: v[keep] for k, v in cols.items()}
+        return EventFrame(
+            actor_ids=_strings(cols["actor_id"]),
+            account_ids=_strings(cols["account_id"]),
+            types=_EVENT_TYPE_NAMES[cols["type"].astype(np.int64)],
+            times=cols["time"].astype(np.int64),
+            content_ids=_strings(cols["content_id"]),
+            sources=_strings(cols["source"]),
+            consented=cols["consented"].astype(bool),
+            client_ids=_strings(cols["client_id"]),
+        )
+
+    def account_count(self, start: datetime, end: datetime) -> int:
+        """How many accounts have any data in [start floored to the hour, end)."""
+        params = {"start": _floor_hour(q.unix_seconds(start)), "end": end}
+        sql = self._external.account_count if self._external else self._sql.account_count
+        return int(self._select(sql, params)["n"][0])
+
+    # ------------------------------------------------------------ alerts
+
+    def max_alert_sequence(self) -> int:
+        found = self._select(self._sql.max_sequence)["n"]
+        return int(found[0]) if len(found) else 0
+
+    def write_alerts(self, records: Sequence[AlertRecord]) -> None:
+        """Append a new version row for each record."""
+        if not records:
+            return
+        columns: dict[str, list[Any]] = {c: [] for c in q.ALERTS.column_names}
+        for r in records:
+            for c, t in q.ALERTS.columns:
+                value = getattr(r, c)
+                if t == "DateTime":
+                    value = q.unix_seconds(value)
+                elif t == "Array(String)":
+                    value = [str(v) for v in value]
+                columns[c].append(value)
+        self._insert(q.ALERTS, columns)
+
+    def get_alerts(self, alert_ids: Sequence[str]) -> dict[str, AlertRecord]:
+        """Latest versions of the given alerts that exist, by alert_id."""
+        if not alert_ids:
+            return {}
+        sql = self._sql.latest_alerts(inner_where=["alert_id IN %(ids)s"])
+        found = self._alerts(sql, {"ids": tuple(alert_ids)})
+        return {a.alert_id: a for a in found}
+
+    def list_alerts(
+        self, flt: AlertFilter, before_sequence: int | None, limit: int
+    ) -> list[AlertRecord]:
+        """Latest versions matching `flt` (and sequence < before_sequence), newest first."""
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": int(limit)}
+        if flt.account_id is not None:
+            where.append("account_id = %(account_id)s")
+            params["account_id"] = flt.account_id
+        if flt.detector is not None:
+            where.append("detector = %(detector)s")
+            params["detector"] = flt.detector
+        if flt.pattern:
+            where.append("pattern = %(pattern)s")
+            params["pattern"] = flt.pattern
+        if flt.min_severity:
+            where.append("severity >= %(min_severity)s")
+            params["min_severity"] = flt.min_severity
+        if flt.since is not None:
+            where.append("updated_at >= toDateTime(%(since)s)")
+            params["since"] = flt.since
+        if flt.state:
+            where.append("state = %(state)s")
+            params["state"] = flt.state
+        if before_sequence is not None:
+            where.append("sequence < %(before)s")
+            params["before"] = int(before_sequence)
+        sql = self._sql.latest_alerts(outer_where=where, descending=True, limit=True)
+        return self._alerts(sql, params)
+
+    def alerts_after(self, after_sequence: int, min_severity: int, limit: int) -> list[AlertRecord]:
+        """Latest versions with sequence > after_sequence and severity >= min, ascending."""
+        # The latest sequence exceeds after_sequence only if some row's does, so the inner
+        # scan may skip older rows; severity must be judged on the latest version only.
+        sql = self._sql.latest_alerts(
+            inner_where=["sequence > %(after)s"],
+            outer_where=["severity >= %(min_severity)s"],
+            limit=True,
+        )
+        params = {"after": int(after_sequence), "min_severity": int(min_severity)}
+        return self._alerts(sql, {**params, "limit": int(limit)})
+
+    def account_alerts(self, account_id: str) -> list[AlertRecord]:
+        """Latest versions of the alerts concerning one account, newest first."""
+        sql = self._sql.latest_alerts(outer_where=["account_id = %(account_id)s"], descending=True)
+        return self._alerts(sql, {"account_id": account_id})
+
+    def alert_counts_by_state(self) -> list[tuple[str, int, int, int, int]]:
+        """(detector, pattern, severity, state, count) over latest versions."""
+        cols = self._select(self._sql.alert_counts)
+        return [
+            (str(d), int(p), int(s), int(st), int(n))
+            for d, p, s, st, n in zip(
+                cols["detector"],
+                cols["pattern"],
+                cols["severity"],
+                cols["state"],
+                cols["n"],
+                strict=True,
+            )
+        ]
+
+    def _alerts(self, sql: str, params: Mapping[str, Any]) -> list[AlertRecord]:
+        cols = self._select(sql, params, arrays=True)
+        out: list[AlertRecord] = []
+        names = q.ALERTS.columns
+        # Alert pages are small (<= 1000): building records row by row is fine here.
+        for i in range(len(cols["alert_id"])):
+            fields: dict[str, Any] = {}
+            for c, t in names:
+                v = cols[c][i]
+                if t == "DateTime":
+                    fields[c] = q.from_unix(v)
+                elif t == "Array(String)":
+                    fields[c] = [str(x) for x in v]
+                elif t == "String":
+                    fields[c] = str(v)
+                elif t == "Float64":
+                    fields[c] = float(v)
+                else:
+                    fields[c] = int(v)
+            out.append(AlertRecord(**fields))
+        return out
+
+    # ------------------------------------------------------------ reviews
+
+    def write_review(self, review: ReviewRecord) -> None:
+        self._insert(
+            q.REVIEWS,
+            {
+                "alert_id": [review.alert_id],
+                "verdict": [int(review.verdict)],
+                "note": [review.note],
+                "reviewer": [review.reviewer],
+                "reviewed_at": [q.unix_seconds(review.reviewed_at)],
+                "detector": [review.detector],
+                "pattern": [int(review.pattern)],
+            },
+        )
+
+    def reviews(self, alert_id: str) -> list[ReviewRecord]:
+        """Every review of an alert, oldest first."""
+        cols = self._select(self._sql.reviews, {"alert_id": alert_id})
+        return [
+            ReviewRecord(
+                alert_id=str(cols["alert_id"][i]),
+                verdict=int(cols["verdict"][i]),
+                note=str(cols["note"][i]),
+                reviewer=str(cols["reviewer"][i]),
+                reviewed_at=q.from_unix(cols["reviewed_at"][i]),
+                detector=str(cols["detector"][i]),
+                pattern=int(cols["pattern"][i]),
+            )
+            for i in range(len(cols["alert_id"]))
+        ]
+
+
+# ---------------------------------------------------------------- ClickHouse server
+
+_NUMPY_DTYPES: dict[str, Any] = {
+    "UInt8": np.uint8,
+    "UInt16": np.uint16,
+    "UInt32": np.uint32,
+    "UInt64": np.uint64,
+    "Int64": np.int64,
+    "Float64": np.float64,
+    "DateTime": np.uint32,  # Unix seconds: the driver sends integers as they are
+    "String": object,
+}
+
+
+def _column_array(values: Any, ch_type: str) -> npt.NDArray[Any]:
+    if isinstance(values, np.ndarray):
+        return values
+    dtype = _NUMPY_DTYPES.get(ch_type, object)
+    if dtype is object:
+        out = np.empty(len(values), dtype=object)
+        out[:] = list(values)
+        return out
+    return np.asarray(values, dtype=dtype)
+
+
+class ClickHouseStore(Store):
+    """A ClickHouse server over the native protocol, with a small pool of driver clients.
+
+    A clickhouse-driver Client is not thread-safe, so each call borrows one from the pool;
+    a client whose connection broke reconnects by itself on its next query.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 9000,
+        database: str = DEFAULT_DATABASE,
+        user: str = "default",
+        password: str = "",
+        external_source: ExternalSource | None = None,
+        pool_size: int = 4,
+        connect_timeout: float = 3.0,
+        send_receive_timeout: float = 300.0,
+    ) -> None:
+        super().__init__(database, external_source)
+        from clickhouse_driver import Client
+
+        self._address = f"{host}:{port}"
+        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(pool_size):
+            # The database may not exist before migrate(); every statement names it.
+            self._pool.put(
+                Client(
+                    host=host,
+                    port=port,
+                    user=user,
+                    password=password,
+                    database="default",
+                    connect_timeout=connect_timeout,
+                    send_receive_timeout=send_receive_timeout,
+                    sync_request_timeout=connect_timeout,
+                )
+            )
+        self._pool_size = pool_size
+        self._closed = False
+
+    @contextmanager
+    def _client(self) -> Iterator[Any]:
+        from clickhouse_driver.errors import Error as DriverError
+
+        if self._closed:
+            raise StoreUnavailable("the ClickHouse store is closed")
+        client = self._pool.get()
+        try:
+            yield client
+        except (DriverError, OSError, EOFError) as e:
+            raise StoreUnavailable(f"ClickHouse at {self._address} is unavailable") from e
+        finally:
+            self._pool.put(client)
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        with self._client() as client:
+            client.execute(sql, q.sql_params(params or {}))
+
+    def _select(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, arrays: bool = False
+    ) -> Columns:
+        with self._client() as client:
+            data, types = client.execute(
+                sql,
+                q.sql_params(params or {}),
+                columnar=True,
+                with_column_types=True,
+                settings={"use_numpy": not arrays},
+            )
+        out: Columns = {}
+        for i, (name, ch_type) in enumerate(types):
+            if data:
+                out[name] = _column_array(data[i], ch_type)
+            else:
+                out[name] = np.array([], dtype=_NUMPY_DTYPES.get(ch_type, object))
+        return out
+
+    def _insert(self, table: q.Table, columns: Mapping[str, Any]) -> None:
+        names = table.column_names
+        quoted = ", ".join(q.quote_identifier(c) for c in names)
+        sql = f"INSERT INTO {q.quote_identifier(self.database)}.{table.name} ({quoted}) VALUES"
+        # NumPy columns are 10x cheaper to send, but the driver has no NumPy Array(String).
+        numpy_ok = not any(t.startswith("Array") for _, t in table.columns)
+        data: list[Any]
+        if numpy_ok:
+            data = [_column_array(columns[c], t) for c, t in table.columns]
+        else:
+            data = [list(columns[c]) for c in names]
+        with self._client() as client:
+            client.execute(sql, data, columnar=True, settings={"use_numpy": numpy_ok})
+
+    def _close(self) -> None:
+        self._closed = True
+        # Waits for calls in flight to hand their clients back.
+        clients = [self._pool.get() for _ in range(self._pool_size)]
+        for client in clients:
+            client.disconnect()
+            self._pool.put(client)
+
+
+# ---------------------------------------------------------------- chDB in-process
+
+
+@dataclass(slots=True)
+class _SharedConnection:
+    path: str
+    connection: Any
+    lock: threading.Lock
+    users: int
+
+
+_chdb_connections: dict[str, _SharedConnection] = {}
+_chdb_connections_lock = threading.Lock()
+
+
+def _acquire_chdb_connection(path: str) -> _SharedConnection:
+    """The process's chDB connection to `path`, shared by every store on it.
+
+    chDB embeds one ClickHouse per process: connections to one path can coexist, but a second
+    path is refused until every connection to the first is closed.
+    """
+    import chdb
+
+    with _chdb_connections_lock:
+        shared = _chdb_connections.get(path)
+        if shared is None:
+            if _chdb_connections:
+                active = next(iter(_chdb_connections))
+                raise ValueError(
+                    f"chDB already runs on {active!r} in this process; "
+                    f"close its stores before opening {path!r}"
+                )
+            try:
+                connection = chdb.connect(path)  # type: ignore[no-untyped-call]
+            except RuntimeError as e:
+                raise StoreUnavailable(f"chDB at {path} could not start") from e
+            shared = _SharedConnection(path, connection, threading.Lock(), 0)
+            _chdb_connections[path] = shared
+        shared.users += 1
+        return shared
+
+
+def _release_chdb_connection(shared: _SharedConnection) -> None:
+    with _chdb_connections_lock:
+        shared.users -= 1
+        if shared.users == 0:
+            _chdb_connections.pop(shared.path, None)
+            shared.connection.close()
+
+
+def _arrow_type(ch_type: str) -> Any:
+    types = {
+        "String": pa.string(),
+        "UInt8": pa.uint8(),
+        "UInt32": pa.uint32(),
+        "UInt64": pa.uint64(),
+        "Float64": pa.float64(),
+        "DateTime": pa.uint32(),  # Unix seconds, as for the server backend
+        "Array(String)": pa.list_(pa.string()),
+    }
+    return types[ch_type]
+
+
+class ChdbStore(Store):
+    """ClickHouse in-process via chDB: the embedded default, no server to start.
+
+    Inserts stream Arrow IPC into `send_insert`; reads come back as Arrow tables. One lock
+    per connection orders statements, since a streaming insert owns the connection.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        database: str = DEFAULT_DATABASE,
+        external_source: ExternalSource | None = None,
+    ) -> None:
+        super().__init__(database, external_source)
+        self._path = path
+        self._shared: _SharedConnection | None = _acquire_chdb_connection(path)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        shared = self._shared
+        if shared is None:
+            raise StoreUnavailable("the chDB store is closed")
+        with shared.lock:
+            try:
+                yield shared.connection
+            except RuntimeError as e:  # chdb's ChdbError derives from RuntimeError
+                raise StoreUnavailable(f"chDB at {self._path} failed a query") from e
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        text = q.render(sql, params or {})
+        with self._connection() as conn:
+            conn.query(text, "CSV")
+
+    def _select(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, arrays: bool = False
+    ) -> Columns:
+        text = q.render(sql, params or {})
+        with self._connection() as conn:
+            table = conn.query(text, "ArrowTable")
+        out: Columns = {}
+        for name in table.column_names:
+            column = table.column(name)
+            out[name] = column.to_numpy(zero_copy_only=False)
+        return out
+
+    def _insert(self, table: q.Table, columns: Mapping[str, Any]) -> None:
+        schema = pa.schema([(c, _arrow_type(t)) for c, t in table.columns])
+        arrays = [pa.array(columns[c], type=schema.field(c).type) for c in table.column_names]
+        batch = pa.Table.from_arrays(arrays, schema=schema)
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(batch)
+        quoted = ", ".join(q.quote_identifier(c) for c in table.column_names)
+        sql = f"INSERT INTO {q.quote_identifier(self.database)}.{table.name} ({quoted})"
+        with self._connection() as conn, conn.send_insert(sql, "ArrowStream") as ins:
+            ins.append(sink.getvalue())
+            ins.finish()
+
+    def _close(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            _release_chdb_connection(shared)
+
+
+# ---------------------------------------------------------------- factory
+
+
+def open_store(url: str, external_source: ExternalSource | None = None) -> Store:
+    """A store for `clickhouse://[user[:password]@]host[:port]/db` or `chdb:///dir[?database=db]`.
+
+    Raises:
+        ValueError: the URL has an unknown scheme or an invalid database name.
+    """
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    if parsed.scheme == "clickhouse":
+        database = parsed.path.lstrip("/") or DEFAULT_DATABASE
+        return ClickHouseStore(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or 9000,
+            database=database,
+            user=unquote(parsed.username or "default"),
+            password=unquote(parsed.password or ""),
+            external_source=external_source,
+        )
+    if parsed.scheme == "chdb":
+        path = unquote(parsed.netloc + parsed.path)
+        if not path:
+            raise ValueError("a chdb store URL needs a directory: chdb:///path/to/dir")
+        database = query.get("database", [DEFAULT_DATABASE])[0]
+        return ChdbStore(path, database=database, external_source=external_source)
+    raise ValueError(f"unknown store URL scheme {parsed.scheme!r}; use clickhouse:// or chdb://")

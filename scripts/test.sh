@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's checks and tests: generated code up to date, buf lint, ruff, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cp -r gen "$scratch/gen-before"
+./scripts/gen-proto.sh
+if ! diff -r -q -x __pycache__ "$scratch/gen-before" gen >/dev/null; then
+  echo "gen/ is out of date with proto/: run scripts/gen-proto.sh and commit the result" >&2
+  diff -r -x __pycache__ "$scratch/gen-before" gen | head -20 >&2
+  exit 1
+fi
+(cd proto && ../node_modules/.bin/buf lint)
+python -m ruff check .
+python -m ruff format --check .
+python -m pytest -q "$@"
