@@ -1,0 +1,111 @@
+"""Lockstep groups: a planted follow farm is found; organic bursts (a celebrity) are not."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from detectors.findings import EventFrame, Finding
+from graphs.lockstep import LockstepConfig, LockstepDetector
+from graphs.synthetic import (
+    Organic,
+    member_f1,
+    plant_celebrity,
+    plant_lockstep,
+    to_frame,
+)
+
+
+def _evidence(finding: Finding, kind: str) -> dict[str, float | str]:
+    return {k: v for e in finding.evidence if e.kind == kind for k, v in e.values.items()}
+
+
+def test_planted_farm_found_beside_celebrity(organic: Organic) -> None:
+    farm = plant_lockstep(organic, seed=11)
+    celeb = plant_celebrity(organic, seed=12)
+    findings = LockstepDetector().detect(to_frame(organic.rows, farm.rows, celeb.rows))
+
+    assert len(findings) == 1
+    f = findings[0]
+    assert member_f1(set(f.member_ids), farm.members) >= 0.9
+    assert f.pattern == "lockstep_group" and f.metric == "follows"
+    assert f.subject in farm.targets
+    assert len(set(f.target_ids) & farm.targets) >= 0.9 * len(farm.targets)
+    assert not celeb.targets & set(f.target_ids)
+    assert 0.5 < f.score <= 1.0
+    assert f.observed > 10 * f.expected
+    group = _evidence(f, "group")
+    assert group["members"] == len(f.member_ids) == 50
+    assert float(group["median_target_spread_seconds"]) <= 180
+    assert 0.0 < float(_evidence(f, "camouflage")["share_of_member_actions_elsewhere"]) < 0.5
+    fake = _evidence(f, "fake_followers")
+    assert fake["target"] == f.subject and float(fake["share_from_group"]) > 0.3
+    edges = _evidence(f, "example_edges")
+    assert len(edges) == 3 and all(" -> " in str(v) for v in edges.values())
+    assert f.subject in f.explanation
+
+
+def test_celebrity_burst_is_not_lockstep(organic: Organic) -> None:
+    celeb = plant_celebrity(organic, seed=12)
+    frame = to_frame(organic.rows, celeb.rows)
+    assert LockstepDetector().detect(frame) == []
+
+
+def test_key_survives_the_group_growing(organic: Organic) -> None:
+    farm = plant_lockstep(organic, seed=21)
+    first = LockstepDetector().detect(to_frame(organic.rows, farm.rows))
+    # A later run: same customers, same bursts, and 30 more farm accounts in each burst.
+    targets = np.array(sorted(farm.targets))
+    bursts = _bursts(to_frame(farm.rows), targets)
+    grown = plant_lockstep(
+        organic, seed=22, n_members=30, prefix="lkx", targets=targets, bursts=bursts + 30
+    )
+    second = LockstepDetector().detect(to_frame(organic.rows, farm.rows, grown.rows))
+
+    assert len(first) == 1 and len(second) == 1
+    assert len(second[0].member_ids) == 80
+    assert first[0].key == second[0].key
+
+
+def _bursts(frame: EventFrame, targets: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:
+    """When the farm first hit each target."""
+    return np.array([frame.times[frame.account_ids == t].min() for t in targets])
+
+
+def test_two_farms_two_findings_with_distinct_keys(organic: Organic) -> None:
+    a = plant_lockstep(organic, seed=31, n_members=40, n_targets=20, prefix="la")
+    b = plant_lockstep(organic, seed=32, n_members=25, n_targets=15, prefix="lb")
+    findings = LockstepDetector().detect(to_frame(organic.rows, a.rows, b.rows))
+
+    assert len(findings) == 2
+    by_size = sorted(findings, key=lambda f: -len(f.member_ids))
+    assert member_f1(set(by_size[0].member_ids), a.members) >= 0.9
+    assert member_f1(set(by_size[1].member_ids), b.members) >= 0.9
+    assert by_size[0].key != by_size[1].key
+
+
+def test_slow_group_outside_the_window_is_not_lockstep(organic: Organic) -> None:
+    # The same accounts following the same targets, but hours apart: not lockstep.
+    slow = plant_lockstep(organic, seed=41, spread_seconds=6 * 3600)
+    assert LockstepDetector().detect(to_frame(organic.rows, slow.rows)) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"window_seconds": 0},
+        {"min_members": 1},
+        {"min_shared_targets": 1},
+        {"alpha": 0.0},
+        {"min_target_share": 1.5},
+        {"event_types": ()},
+    ],
+)
+def test_config_is_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        LockstepDetector(LockstepConfig(**bad))  # type: ignore[arg-type]
+
+
+def test_empty_frame() -> None:
+    assert LockstepDetector().detect(EventFrame.empty()) == []
