@@ -1,0 +1,50 @@
+"""Statistical detectors: per-account panels in, findings out. Pure: no I/O.
+
+`STATISTICAL_DETECTORS` is the registry the scheduler and RunDetection pick from by name.
+"""
+
+from __future__ import annotations
+
+from detectors.follow_purge import FollowPurgeConfig, FollowPurgeDetector
+from detectors.partner_coherence import PartnerCoherenceConfig, PartnerCoherenceDetector
+from detectors.peer_outlier import PeerOutlierConfig, PeerOutlierDetector
+from detectors.regularity import RegularityConfig, RegularityDetector
+from detectors.seasonal_baseline import SeasonalBaselineConfig, SeasonalBaselineDetector
+
+StatisticalDetector = (
+    SeasonalBaselineDetector
+    | FollowPurgeDetector
+    | PartnerCoherenceDetector
+    | RegularityDetector
+    | PeerOutlierDetector
+)
+
+STATISTICAL_DETECTORS: dict[str, type[StatisticalDetector]] = {
+    SeasonalBaselineDetector.name: SeasonalBaselineDetector,
+    FollowPurgeDetector.name: FollowPurgeDetector,
+    PartnerCoherenceDetector.name: PartnerCoherenceDetector,
+    RegularityDetector.name: RegularityDetector,
+    PeerOutlierDetector.name: PeerOutlierDetector,
+}
+
+
+def default_detectors() -> list[StatisticalDetector]:
+    """Every registered detector with its default config."""
+    return [cls() for cls in STATISTICAL_DETECTORS.values()]
+
+
+__all__ = [
+    "STATISTICAL_DETECTORS",
+    "FollowPurgeConfig",
+    "FollowPurgeDetector",
+    "PartnerCoherenceConfig",
+    "PartnerCoherenceDetector",
+    "PeerOutlierConfig",
+    "PeerOutlierDetector",
+    "RegularityConfig",
+    "RegularityDetector",
+    "SeasonalBaselineConfig",
+    "SeasonalBaselineDetector",
+    "StatisticalDetector",
+    "default_detectors",
+]

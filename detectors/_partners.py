@@ -1,0 +1,78 @@
+"""Partner metrics: the metrics that organically move together with a metric.
+
+A real burst of attention lifts its partners too (a viral post brings impressions, then
+clicks, comments and follows); bought engagement inflates one metric and leaves its
+partners flat. `seasonal_baseline` uses this to discount bursts its partners explain, and
+`partner_coherence` tests it directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors._common import FloatArray
+from detectors.findings import Panel
+
+# metric -> the metrics that should rise with it when its rise is organic.
+PARTNERS: dict[str, tuple[str, ...]] = {
+    "follows": ("impressions",),
+    "unfollows": ("follows",),
+    "clicks": ("impressions",),
+    "impressions": ("clicks", "comments", "shares"),
+    "shares": ("comments", "clicks"),
+    "comments": ("impressions", "shares"),
+}
+
+_FLAT_LOW = 0.8
+_FLAT_HIGH = 1.25
+
+
+def partners_present(panel: Panel, metric: str) -> tuple[str, ...]:
+    """The partners of `metric` the panel actually carries data for."""
+    return tuple(
+        p for p in PARTNERS.get(metric, ()) if p in panel.values and np.any(panel.values[p])
+    )
+
+
+def partner_lift(observed: FloatArray, expected: FloatArray) -> FloatArray:
+    """How many times its normal level a partner ran at (smoothed point estimate)."""
+    return np.asarray((observed + 1.0) / (expected + 1.0), dtype=np.float64)
+
+
+def partner_lift_bounds(
+    observed: FloatArray, expected: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Generous (upper, lower) bounds of a partner's lift, about two Poisson sds wide.
+
+    A partner with a handful of events cannot show that it stayed flat, so the bounds
+    give the benefit of the doubt: a spike is explained if the partner may have risen as
+    much, a drop if it may have fallen as much.
+    """
+    root = np.sqrt(observed)
+    upper = (observed + 2.0 * root + 2.0) / (expected + 1.0)
+    lower = (np.maximum(observed - 2.0 * root, 0.0) + 1.0) / (expected + 1.0)
+    return np.asarray(upper, dtype=np.float64), np.asarray(lower, dtype=np.float64)
+
+
+def explained_expectation(expected: FloatArray, lift: FloatArray, slack: float) -> FloatArray:
+    """The expectation of a metric once partners that rose are allowed to carry it along.
+
+    `slack` > 1 tolerates a metric rising somewhat faster than its partners (conversion
+    varies with content); without partner lift the expectation stays the baseline.
+    """
+    return np.asarray(expected * (1.0 + np.maximum(lift - 1.0, 0.0) * slack), dtype=np.float64)
+
+
+def describe_partners(lifts: dict[str, float]) -> str:
+    """A clause on what the partners did, e.g. 'while impressions stayed flat'."""
+    if not lifts:
+        return "with no partner metric to compare"
+    flat = [p for p, v in lifts.items() if _FLAT_LOW < v < _FLAT_HIGH]
+    rose = [f"{p} rose {v:.1f}x" for p, v in lifts.items() if v >= _FLAT_HIGH]
+    fell = [f"{p} fell to {v:.1f}x" for p, v in lifts.items() if v <= _FLAT_LOW]
+    parts: list[str] = []
+    if flat:
+        parts.append(f"{' and '.join(flat)} stayed flat")
+    parts.extend(rose)
+    parts.extend(fell)
+    return "while " + ", ".join(parts)

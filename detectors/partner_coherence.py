@@ -1,0 +1,320 @@
+"""Metrics that move without their partners: clicks without impressions and the like.
+
+Pattern sought: click farms (clicks far above what the impressions can yield), bought
+followers (follows without the impressions that would bring them), bought shares and
+comments (shares without comments or clicks, comments without impressions). The test is
+the metric's share of metric + partners in a window against the account's own normal
+ratio and its volume peers', a binomial tail widened by the account's own extra-binomial
+scatter so that large accounts with naturally drifting rates do not flood. A viral burst
+or a holiday lifts metric and partners together and leaves the ratio alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import special
+
+from detectors._common import (
+    FloatArray,
+    anomalous_span,
+    bucket_datetime,
+    bucket_end,
+    bucket_iso,
+    fmt_count,
+    fmt_hours,
+    lift_weight,
+    metric_label,
+    pattern_for,
+    prefix_sums,
+    robust_sd,
+    significance_score,
+    window_sums,
+    window_widths,
+)
+from detectors.findings import METRICS, Evidence, Finding, Panel
+
+logger = logging.getLogger(__name__)
+
+_MIN_HISTORY = 24
+_TINY = 1e-290
+_LN10 = float(np.log(10.0))
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerCoherenceConfig:
+    """Pairs tested and thresholds. Each pair is (metric, partners summed as its base)."""
+
+    pairs: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("clicks", ("impressions",)),
+        ("follows", ("impressions",)),
+        ("shares", ("comments", "clicks")),
+        ("comments", ("impressions",)),
+    )
+    window_hours: tuple[int, ...] = (1, 3, 6, 24)  # plus the whole judged span
+    min_score: float = 0.5
+    significance_half: float = 12.0  # -log10(p) that alone gives half the score
+    full_lift: float = 3.0  # a ratio this many times the normal one counts fully
+    min_excess: float = 10.0  # fewer extra events than this is never a finding
+    prior_events: float = 10.0  # pseudo-events pulling a small account's ratio to its peers'
+    min_band_size: int = 100  # accounts per volume band of peers
+    max_bands: int = 5
+    rel_sd_floor: float = 0.1  # organic day-to-day drift of a ratio is never assumed smaller
+    edge_z: float = 3.0  # per-bucket excess marking the first and last anomalous bucket
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """What each account's ratio should be, and how much it drifts by itself."""
+
+    ratio: FloatArray  # (n,) max(own, peer) expected metric per partner event
+    own: FloatArray  # (n,)
+    peer: FloatArray  # (n,) median ratio of the account's volume band
+    band: np.ndarray  # (n,) band index
+    rel_sd: FloatArray  # (n,)
+
+
+class PartnerCoherenceDetector:
+    """Metrics that rose far beyond what their partner metrics can explain."""
+
+    name: ClassVar[str] = "partner_coherence"
+
+    def __init__(self, config: PartnerCoherenceConfig | None = None) -> None:
+        cfg = config or PartnerCoherenceConfig()
+        for metric, partners in cfg.pairs:
+            if metric not in METRICS or not partners or any(p not in METRICS for p in partners):
+                raise ValueError(f"bad pair {metric!r} ~ {partners!r}")
+            if metric in partners:
+                raise ValueError(f"{metric!r} cannot be its own partner")
+        if not 0.0 <= cfg.min_score <= 1.0:
+            raise ValueError("min_score must be in [0, 1]")
+        if not cfg.window_hours or min(cfg.window_hours) < 1:
+            raise ValueError("window_hours must be positive")
+        if cfg.full_lift <= 1.0 or cfg.prior_events <= 0.0 or cfg.min_band_size < 1:
+            raise ValueError("full_lift must exceed 1, prior_events and min_band_size be positive")
+        self.config = cfg
+
+    def detect(self, panel: Panel) -> list[Finding]:
+        if panel.n_buckets - panel.judge_from < 1 or panel.n_accounts == 0:
+            return []
+        findings: list[Finding] = []
+        for metric, partners in self.config.pairs:
+            present = [p for p in partners if p in panel.values and np.any(panel.values[p])]
+            if metric not in panel.values or not present:
+                logger.debug("skipping %s: no data for it or its partners", metric)
+                continue
+            findings.extend(self._detect_pair(panel, metric, tuple(present)))
+        findings.sort(key=lambda f: f.score, reverse=True)
+        return findings
+
+    def _detect_pair(self, panel: Panel, metric: str, partners: tuple[str, ...]) -> list[Finding]:
+        cfg = self.config
+        x = panel.metric(metric)
+        y = np.sum([panel.metric(p) for p in partners], axis=0)
+        ref = self._reference(x, y, panel.judge_from)
+        judge_from = panel.judge_from
+        # Windows lie in the judged buckets only, so running sums start there.
+        cs_x, cs_y = prefix_sums(x[:, judge_from:]), prefix_sums(y[:, judge_from:])
+        n = panel.n_accounts
+        rows = np.arange(n)
+        ratio, rel_sd = ref.ratio[:, None], ref.rel_sd[:, None]
+        best_strength = np.zeros(n)
+        best_score = np.zeros(n)
+        best_width = np.zeros(n, dtype=np.int64)
+        best_start = np.zeros(n, dtype=np.int64)
+        for width in window_widths(panel.n_buckets - judge_from, cfg.window_hours):
+            obs = window_sums(cs_x, width, 0)
+            base = window_sums(cs_y, width, 0)
+            expected = base * ratio
+            # Rank windows by z|z| (how -log10 p grows); the exact tail only for the winner.
+            z = (obs - expected) / np.sqrt(expected * (1.0 + rel_sd**2 * expected) + 1.0)
+            lw = lift_weight((obs + 1.0) / (expected + 1.0), cfg.full_lift)
+            strength = np.where(obs - expected >= cfg.min_excess, z * np.abs(z), 0.0) * lw
+            idx = np.argmax(strength, axis=1)
+            top = strength[rows, idx]
+            better = top > best_strength
+            q, _ = _tail(obs[rows, idx], base[rows, idx], ref.ratio, ref.rel_sd)
+            q = np.where(top > 0, q, 0.0)
+            score = significance_score(q, cfg.significance_half) * lw[rows, idx]
+            best_strength[better] = top[better]
+            best_score[better] = score[better]
+            best_width[better] = width
+            best_start[better] = judge_from + idx[better]
+
+        out: list[Finding] = []
+        for i in np.flatnonzero(best_score >= cfg.min_score):
+            out.append(
+                self._describe(
+                    panel,
+                    metric,
+                    partners,
+                    int(i),
+                    int(best_start[i]),
+                    int(best_width[i]),
+                    float(best_score[i]),
+                    x,
+                    y,
+                    ref,
+                )
+            )
+        return out
+
+    def _reference(self, x: FloatArray, y: FloatArray, judge_from: int) -> _Reference:
+        """Each account's normal ratio from history, its peers', and its own drift."""
+        cfg = self.config
+        n, t = x.shape
+        hist_end = judge_from if judge_from >= _MIN_HISTORY else t
+        hist_x = x[:, :hist_end].sum(axis=1)
+        hist_y = y[:, :hist_end].sum(axis=1)
+
+        bands = int(np.clip(n // cfg.min_band_size, 1, cfg.max_bands))
+        volume = np.log1p(hist_y)
+        edges = np.quantile(volume, np.linspace(0.0, 1.0, bands + 1)[1:-1])
+        band = np.searchsorted(edges, volume, side="right")
+        active = hist_y > 0
+        global_peer = _median_ratio(hist_x[active], hist_y[active])
+        peer = np.full(n, global_peer)
+        for b in range(bands):
+            members = (band == b) & active
+            if members.sum() >= 10:
+                peer[band == b] = _median_ratio(hist_x[members], hist_y[members])
+        peer = np.maximum(peer, 1e-6)
+        own = (hist_x + cfg.prior_events) / (hist_y + cfg.prior_events / peer)
+        ratio = np.maximum(own, peer)
+
+        days = hist_end // 24
+        if days >= 3:
+            span = days * 24
+            dx = x[:, hist_end - span : hist_end].reshape(n, days, 24).sum(axis=2)
+            dy = y[:, hist_end - span : hist_end].reshape(n, days, 24).sum(axis=2)
+            exp = dy * own[:, None]
+            mean_exp = np.maximum(exp.mean(axis=1), 1e-9)
+            excess_var = robust_sd(dx - exp) ** 2 - mean_exp
+            rel_sd = np.sqrt(np.maximum(excess_var, 0.0)) / mean_exp
+        else:
+            rel_sd = np.zeros(n)
+        rel_sd = np.clip(rel_sd, cfg.rel_sd_floor, 1.0)
+        return _Reference(ratio=ratio, own=own, peer=peer, band=band, rel_sd=rel_sd)
+
+    def _describe(
+        self,
+        panel: Panel,
+        metric: str,
+        partners: tuple[str, ...],
+        i: int,
+        start: int,
+        width: int,
+        score: float,
+        x: FloatArray,
+        y: FloatArray,
+        ref: _Reference,
+    ) -> Finding:
+        stop = start + width
+        observed = float(x[i, start:stop].sum())
+        base = float(y[i, start:stop].sum())
+        expected = base * float(ref.ratio[i])
+        q, _ = _tail(
+            np.array([observed]), np.array([base]), ref.ratio[i : i + 1], ref.rel_sd[i : i + 1]
+        )
+        inflation = 1.0 + ref.rel_sd[i] ** 2 * y[i] * ref.ratio[i]
+        z_row = (x[i] - y[i] * ref.ratio[i]) / np.sqrt(y[i] * ref.ratio[i] * inflation + 1.0)
+        first, last, onset = anomalous_span(z_row, start, stop, self.config.edge_z)
+
+        # Peers: the same window's ratio of every account in the same volume band.
+        peers = ref.band == ref.band[i]
+        peer_obs = x[peers, start:stop].sum(axis=1)
+        peer_base = y[peers, start:stop].sum(axis=1)
+        peer_ratio = (peer_obs + 1.0) / (peer_base + 1.0)
+        own_ratio = (observed + 1.0) / (base + 1.0)
+        percentile = 100.0 * float(np.mean(peer_ratio < own_ratio))
+
+        account = str(panel.account_ids[i])
+        partner_text = " and ".join(partners)
+        per100 = 100.0 * observed / base if base > 0 else float("inf")
+        evidence = (
+            Evidence(
+                "observed_vs_expected",
+                {
+                    "observed": observed,
+                    "expected": round(expected, 2),
+                    "ratio": round((observed + 1.0) / (expected + 1.0), 3),
+                    "neglog10_p": round(float(q[0]), 2),
+                    "hours": float(width),
+                },
+            ),
+            Evidence(
+                "partner_ratio",
+                {
+                    "partners": partner_text,
+                    "partner_count": base,
+                    "observed_per_100": round(per100, 3),
+                    "own_per_100": round(100.0 * float(ref.own[i]), 3),
+                    "peer_per_100": round(100.0 * float(ref.peer[i]), 3),
+                },
+            ),
+            Evidence(
+                "peer_percentile",
+                {"percentile": round(percentile, 2), "peers": float(peers.sum())},
+            ),
+        )
+        explanation = (
+            f"{metric_label(metric)} of {account} reached {fmt_count(observed)} in "
+            f"{fmt_hours(width)}, {per100:.1f} per 100 {partner_text} against about "
+            f"{100.0 * ref.own[i]:.1f} normally for this account and "
+            f"{100.0 * ref.peer[i]:.1f} for its peers, with only {fmt_count(base)} "
+            f"{partner_text} to bring them."
+        )
+        return Finding(
+            detector=self.name,
+            pattern=pattern_for(metric),
+            subject=account,
+            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)}",
+            start_time=bucket_datetime(panel.bucket_times, first),
+            end_time=bucket_end(panel.bucket_times, last),
+            score=float(np.clip(score, 0.0, 1.0)),
+            observed=observed,
+            expected=round(expected, 2),
+            explanation=explanation,
+            evidence=evidence,
+            metric=metric,
+        )
+
+
+def _median_ratio(num: FloatArray, den: FloatArray) -> float:
+    if num.size == 0:
+        return 1e-6
+    return float(np.median(num / den))
+
+
+def _tail(
+    obs: FloatArray, base: FloatArray, ratio: FloatArray, rel_sd: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """-log10 P(metric >= obs | metric + partners), quasi-binomial; and the expected count.
+
+    Given the total, the metric's count is binomial with p = r / (1 + r). Extra-binomial
+    drift (variance e * (1 + c^2 e)) is absorbed the quasi-likelihood way, by shrinking
+    both counts by the inflation factor; betainc takes the non-integer counts this gives.
+    """
+    r = ratio[:, None] if obs.ndim == 2 else ratio
+    c = rel_sd[:, None] if obs.ndim == 2 else rel_sd
+    expected = base * r
+    inflation = 1.0 + c * c * expected
+    k = obs / inflation
+    total = (obs + base) / inflation
+    p_success = r / (1.0 + r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = special.betainc(np.maximum(k, 1e-9), np.maximum(total - k + 1.0, 1e-9), p_success)
+        q = -np.log10(tail)
+        # Deep in the tail betainc underflows; the large-deviation rate N * KL(k/N || p)
+        # keeps ranking the extreme windows there instead of tying them.
+        share = np.clip(k / np.maximum(total, 1e-9), 1e-12, 1.0 - 1e-12)
+        kl = special.xlogy(share, share / p_success) + special.xlogy(
+            1.0 - share, (1.0 - share) / (1.0 - p_success)
+        )
+        deep = total * kl / _LN10
+    q = np.where(tail > _TINY, q, deep)
+    q = np.where(obs > expected, np.maximum(q, 0.0), 0.0)
+    return np.asarray(q, dtype=np.float64), np.asarray(expected, dtype=np.float64)

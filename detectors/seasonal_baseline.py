@@ -1,0 +1,423 @@
+"""Spikes, drops and level shifts against a seasonal robust baseline.
+
+Pattern sought: a metric inflated (or cut) on one account beyond what its own hour-of-day
+and weekday rhythm, the platform's mood of the moment and its partner metrics explain:
+bought followers (follows), click farms and view bots (clicks, impressions), bought shares
+and comments. Every account and every window length is screened at once with window sums;
+statsmodels STL then confirms the few candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from statsmodels.tsa.seasonal import STL
+
+from detectors._baseline import BaselineConfig, SeasonalBaseline, fit_seasonal_baseline
+from detectors._common import (
+    FloatArray,
+    anomalous_span,
+    bucket_datetime,
+    bucket_end,
+    bucket_iso,
+    fmt_count,
+    fmt_hours,
+    lift_weight,
+    metric_label,
+    normal_neglog10_sf,
+    pattern_for,
+    prefix_sums,
+    significance_score,
+    window_sums,
+    window_widths,
+)
+from detectors._partners import (
+    describe_partners,
+    explained_expectation,
+    partner_lift,
+    partner_lift_bounds,
+    partners_present,
+)
+from detectors.findings import METRICS, Evidence, Finding, Panel
+
+logger = logging.getLogger(__name__)
+
+_UP = 1
+_DOWN = -1
+_STL_MIN_HISTORY = 3 * 24
+
+
+@dataclass(frozen=True, slots=True)
+class SeasonalBaselineConfig:
+    """Thresholds of the seasonal baseline detector.
+
+    Unfollows are left to `follow_purge` by default: an unfollow wave alone is common and
+    organic, it means fraud when it undoes a gain.
+    """
+
+    metrics: tuple[str, ...] = ("follows", "clicks", "impressions", "shares", "comments")
+    window_hours: tuple[int, ...] = (1, 3, 6, 24)  # plus the whole judged span
+    min_score: float = 0.5
+    significance_half: float = 12.0  # -log10(p) that alone gives half the score
+    full_lift: float = 3.0  # a change of this many times counts fully
+    min_excess: float = 10.0  # fewer extra (or missing) events than this is never a finding
+    partner_slack: float = 1.25  # a metric may outgrow its partners' lift by this much
+    partner_context_hours: int = 6  # partners may also show their lift over this many hours
+    drop_weight: float = 0.9  # drops are weaker evidence of fraud than spikes
+    edge_z: float = 3.0  # per-bucket excess that marks the first and last anomalous bucket
+    confirm_z: float = 4.0  # excess over the STL expectation that confirms a candidate
+    unconfirmed_factor: float = 0.6  # score kept by a candidate STL does not confirm
+    max_confirm: int = 200  # STL runs on at most this many candidates per metric
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class _Best:
+    """Per account, the strongest window found so far."""
+
+    strength: FloatArray
+    score: FloatArray
+    width: np.ndarray
+    start: np.ndarray
+    direction: np.ndarray
+
+
+class SeasonalBaselineDetector:
+    """Metric spikes, drops and level shifts that neither season, platform nor partners explain."""
+
+    name: ClassVar[str] = "seasonal_baseline"
+
+    def __init__(self, config: SeasonalBaselineConfig | None = None) -> None:
+        cfg = config or SeasonalBaselineConfig()
+        unknown = [m for m in cfg.metrics if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}")
+        if not 0.0 <= cfg.min_score <= 1.0:
+            raise ValueError("min_score must be in [0, 1]")
+        if not cfg.window_hours or min(cfg.window_hours) < 1:
+            raise ValueError("window_hours must be positive")
+        if cfg.full_lift <= 1.0 or cfg.significance_half <= 0.0:
+            raise ValueError("full_lift must exceed 1 and significance_half be positive")
+        if cfg.partner_slack < 1.0:
+            raise ValueError("partner_slack must be >= 1")
+        self.config = cfg
+
+    def detect(self, panel: Panel) -> list[Finding]:
+        judged = panel.n_buckets - panel.judge_from
+        if judged < 1 or panel.n_accounts == 0:
+            return []
+        cfg = self.config
+        needed = {m for m in cfg.metrics if m in panel.values}
+        partners = {m: partners_present(panel, m) for m in needed}
+        needed |= {p for ps in partners.values() for p in ps}
+        baselines = {
+            m: fit_seasonal_baseline(
+                panel.metric(m), panel.bucket_times, panel.judge_from, cfg.baseline
+            )
+            for m in sorted(needed)
+        }
+        findings: list[Finding] = []
+        for metric in cfg.metrics:
+            if metric in panel.values:
+                findings.extend(self._detect_metric(panel, metric, partners[metric], baselines))
+        findings.sort(key=lambda f: f.score, reverse=True)
+        return findings
+
+    def _detect_metric(
+        self,
+        panel: Panel,
+        metric: str,
+        partners: tuple[str, ...],
+        baselines: dict[str, SeasonalBaseline],
+    ) -> list[Finding]:
+        cfg = self.config
+        j = panel.judge_from
+        base = baselines[metric]
+        # Window sums only ever cover judged buckets: running sums of those alone suffice.
+        cs_x = prefix_sums(panel.metric(metric)[:, j:])
+        cs_mu = prefix_sums(_judged_mu(base, j))
+        # Partner sums reach `lead` buckets back, so a burst at the very start of the
+        # judged window can still be explained by partners that rose just before it.
+        lead = min(cfg.partner_context_hours, j)
+        cs_partner = {
+            p: (
+                prefix_sums(panel.metric(p)[:, j - lead :]),
+                prefix_sums(_judged_mu(baselines[p], j - lead)),
+            )
+            for p in partners
+        }
+        best = self._screen(base, cs_x, cs_mu, cs_partner, j, lead)
+
+        candidates = np.flatnonzero((best.score >= cfg.min_score) & (best.width > 0))
+        candidates = candidates[np.argsort(-best.score[candidates])]
+        out: list[Finding] = []
+        for rank, i in enumerate(candidates):
+            finding = self._describe(
+                panel, metric, int(i), best, base, cs_x, cs_mu, cs_partner, rank < cfg.max_confirm
+            )
+            if finding.score >= cfg.min_score:  # STL may have withheld its confirmation
+                out.append(finding)
+        logger.debug("%s: %d candidates, %d findings", metric, len(candidates), len(out))
+        return out
+
+    def _screen(
+        self,
+        base: SeasonalBaseline,
+        cs_x: FloatArray,
+        cs_mu: FloatArray,
+        cs_partner: dict[str, tuple[FloatArray, FloatArray]],
+        judge_from: int,
+        lead: int,
+    ) -> _Best:
+        """Every account, every window width and start at once: the strongest window each.
+
+        The running sums start at the first judged bucket. Windows are ranked by z|z| times
+        the effect weight (what -log10 p grows like), so the costly exact tail is computed
+        only for each account's chosen window.
+        """
+        cfg = self.config
+        n = cs_x.shape[0]
+        judged = cs_x.shape[1] - 1
+        best = _Best(
+            strength=np.zeros(n),
+            score=np.zeros(n),
+            width=np.zeros(n, dtype=np.int64),
+            start=np.zeros(n, dtype=np.int64),
+            direction=np.zeros(n, dtype=np.int64),
+        )
+        rows = np.arange(n)
+        for width in window_widths(judged, cfg.window_hours):
+            obs = window_sums(cs_x, width, 0)
+            mu = window_sums(cs_mu, width, 0)
+            if cs_partner:
+                up_lift, down_lift = _partner_bounds(
+                    cs_partner, width, np.arange(obs.shape[1]), lead, cfg.partner_context_hours
+                )
+            else:
+                up_lift = down_lift = np.ones(obs.shape)
+            for direction in (_UP, _DOWN):
+                if direction == _UP:
+                    exp = explained_expectation(mu, up_lift, cfg.partner_slack)
+                    excess = obs - exp
+                    ratio = (obs + 1.0) / (exp + 1.0)
+                    weight = 1.0
+                else:
+                    exp = mu * down_lift
+                    excess = exp - obs
+                    ratio = (exp + 1.0) / (obs + 1.0)
+                    weight = cfg.drop_weight
+                z = excess / np.sqrt(base.variance(exp, slice(None)))
+                lw = lift_weight(ratio, cfg.full_lift)
+                strength = np.where(excess >= cfg.min_excess, z * np.abs(z), 0.0) * lw * weight
+                idx = np.argmax(strength, axis=1)
+                top = strength[rows, idx]
+                better = top > best.strength
+                q = np.where(top > 0, normal_neglog10_sf(z[rows, idx]), 0.0)
+                score = significance_score(q, cfg.significance_half) * lw[rows, idx]
+                best.strength[better] = top[better]
+                best.score[better] = (score * weight)[better]
+                best.width[better] = width
+                best.start[better] = judge_from + idx[better]
+                best.direction[better] = direction
+        return best
+
+    def _describe(
+        self,
+        panel: Panel,
+        metric: str,
+        i: int,
+        best: _Best,
+        base: SeasonalBaseline,
+        cs_x: FloatArray,
+        cs_mu: FloatArray,
+        cs_partner: dict[str, tuple[FloatArray, FloatArray]],
+        confirm: bool,
+    ) -> Finding:
+        """The finding for account `i`'s strongest window, with its evidence."""
+        cfg = self.config
+        width = int(best.width[i])
+        start = int(best.start[i])
+        stop = start + width
+        # The running sums begin at the judged window.
+        a, b = start - panel.judge_from, stop - panel.judge_from
+        direction = int(best.direction[i])
+        observed = float(cs_x[i, b] - cs_x[i, a])
+        baseline = float(cs_mu[i, b] - cs_mu[i, a])
+        lead = min(cfg.partner_context_hours, panel.judge_from)
+        lo, hi = a + lead, b + lead
+        lifts = {
+            p: round(float(partner_lift(cs[i, hi] - cs[i, lo], cm[i, hi] - cm[i, lo])), 3)
+            for p, (cs, cm) in cs_partner.items()
+        }
+        # The same partner allowance the screen applied, as one factor on any expectation.
+        factor = 1.0
+        if cs_partner:
+            one = {p: (cs[i : i + 1], cm[i : i + 1]) for p, (cs, cm) in cs_partner.items()}
+            up, down = _partner_bounds(one, width, np.array([a]), lead, cfg.partner_context_hours)
+            if direction == _UP:
+                factor = 1.0 + (float(up[0, 0]) - 1.0) * cfg.partner_slack
+            else:
+                factor = float(down[0, 0])
+        expected = baseline * factor
+        sd = float(np.sqrt(base.variance(np.array([expected]), np.array([i]))[0]))
+        z = direction * (observed - expected) / sd
+
+        z_row = direction * base.row_z(panel.metric(metric)[i], i)
+        first, last, onset = anomalous_span(z_row, start, stop, cfg.edge_z)
+
+        score = float(best.score[i])
+        stl_values: dict[str, float | str] = {"confirmed": "not run"}
+        if confirm:
+            stl_expected = _stl_expected(panel.metric(metric)[i], base, start, stop)
+            if stl_expected is not None:
+                stl_cond = stl_expected * factor
+                stl_sd = float(np.sqrt(base.variance(np.array([stl_cond]), np.array([i]))[0]))
+                stl_z = direction * (observed - stl_cond) / stl_sd
+                confirmed = stl_z >= cfg.confirm_z
+                if not confirmed:
+                    score *= cfg.unconfirmed_factor
+                stl_values = {
+                    "stl_expected": round(stl_cond, 2),
+                    "z": round(stl_z, 2),
+                    "confirmed": "yes" if confirmed else "no",
+                }
+
+        all_obs = cs_x[:, b] - cs_x[:, a]
+        all_mu = cs_mu[:, b] - cs_mu[:, a]
+        all_ratio = (all_obs + 1.0) / (all_mu + 1.0)
+        own_ratio = (observed + 1.0) / (baseline + 1.0)
+        if direction == _UP:
+            percentile = 100.0 * float(np.mean(all_ratio < own_ratio))
+        else:
+            percentile = 100.0 * float(np.mean(all_ratio > own_ratio))
+
+        account = str(panel.account_ids[i])
+        kind = "drop" if direction == _DOWN else "spike" if width <= 6 else "level_shift"
+        evidence = (
+            Evidence(
+                "observed_vs_expected",
+                {
+                    "observed": observed,
+                    "expected": round(expected, 2),
+                    "seasonal_expected": round(baseline, 2),
+                    "ratio": round((observed + 1.0) / (expected + 1.0), 3),
+                    "z": round(z, 2),
+                    "hours": float(width),
+                    "shape": kind,
+                },
+            ),
+            Evidence(
+                "partner_metrics",
+                {f"{p}_lift": v for p, v in lifts.items()} or {"partners": "none"},
+            ),
+            Evidence(
+                "peer_percentile",
+                {"percentile": round(percentile, 2), "accounts": float(panel.n_accounts)},
+            ),
+            Evidence(
+                "platform_factor",
+                {"mean": round(float(base.platform[start:stop].mean()), 3)},
+            ),
+            Evidence("stl_confirmation", stl_values),
+        )
+        return Finding(
+            detector=self.name,
+            pattern=pattern_for(metric),
+            subject=account,
+            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)}",
+            start_time=bucket_datetime(panel.bucket_times, first),
+            end_time=bucket_end(panel.bucket_times, last),
+            score=float(np.clip(score, 0.0, 1.0)),
+            observed=observed,
+            expected=round(expected, 2),
+            explanation=_explain(metric, account, kind, observed, expected, width, lifts),
+            evidence=evidence,
+            metric=metric,
+        )
+
+
+def _judged_mu(base: SeasonalBaseline, judge_from: int) -> FloatArray:
+    return np.asarray(base.expected[:, judge_from:] * base.platform[judge_from:], dtype=np.float64)
+
+
+def _partner_bounds(
+    cs_partner: dict[str, tuple[FloatArray, FloatArray]],
+    width: int,
+    starts: npt.NDArray[np.int64],
+    lead: int,
+    context: int,
+) -> tuple[FloatArray, FloatArray]:
+    """Per account and window start, the partner lift allowed for spikes and for drops.
+
+    Spikes get the most generous upper bound over partners and over three spans: the window
+    itself, and `context` hours ending with it or starting with it, because a short window
+    holds too few partner events (a viral hour brings 5 clicks, a viral evening 40).
+    Drops get the lowest lower bound over partners in the window itself. `starts` are in
+    judged coordinates; the partner running sums begin `lead` buckets before the judged part.
+    """
+    lo = starts + lead
+    hi = lo + width
+    end = next(iter(cs_partner.values()))[0].shape[1] - 1
+    spans = [(lo, hi)]
+    if context > width:
+        spans += [(np.maximum(hi - context, 0), hi), (lo, np.minimum(lo + context, end))]
+    uppers: list[FloatArray] = []
+    lowers: list[FloatArray] = []
+    for cs, cm in cs_partner.values():
+        for k, (a, b) in enumerate(spans):
+            upper, lower = partner_lift_bounds(cs[:, b] - cs[:, a], cm[:, b] - cm[:, a])
+            uppers.append(upper)
+            if k == 0:
+                lowers.append(lower)
+    return (
+        np.asarray(np.maximum(np.max(uppers, axis=0), 1.0)),
+        np.asarray(np.minimum(np.min(lowers, axis=0), 1.0)),
+    )
+
+
+def _stl_expected(
+    series: FloatArray, base: SeasonalBaseline, start: int, stop: int
+) -> float | None:
+    """Expected window total from a robust STL fit of the history, times the platform factor."""
+    hist_end = base.history_end
+    if hist_end < _STL_MIN_HISTORY or hist_end > start:
+        return None
+    fit = STL(series[:hist_end], period=24, robust=True).fit()
+    level = float(fit.trend[-1])
+    last_cycle = np.asarray(fit.seasonal[-24:], dtype=np.float64)
+    offsets = (np.arange(start, stop) - hist_end) % 24
+    expected = np.maximum(level + last_cycle[offsets], 0.0) * base.platform[start:stop]
+    return float(expected.sum())
+
+
+def _explain(
+    metric: str,
+    account: str,
+    kind: str,
+    observed: float,
+    expected: float,
+    width: int,
+    lifts: dict[str, float],
+) -> str:
+    label = metric_label(metric)
+    partners = describe_partners(lifts)
+    span = fmt_hours(width)
+    if kind == "spike":
+        return (
+            f"{label} of {account} jumped to {fmt_count(observed)} in {span} against about "
+            f"{fmt_count(expected)} expected for those hours, {partners}."
+        )
+    if kind == "drop":
+        return (
+            f"{label} of {account} fell to {fmt_count(observed)} in {span} against about "
+            f"{fmt_count(expected)} expected for those hours, {partners}."
+        )
+    ratio = (observed + 1.0) / (expected + 1.0)
+    return (
+        f"{label} of {account} ran at {ratio:.1f}x its usual level over {span} "
+        f"({fmt_count(observed)} against about {fmt_count(expected)} expected), {partners}."
+    )
