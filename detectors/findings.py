@@ -73,7 +73,8 @@ class Finding:
             raise ValueError(f"unknown pattern {self.pattern!r}")
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: the detectors' per-panel memo (detectors/_memo.py) holds panels weakly.
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Panel:
     """Hourly series of every account, one accounts x buckets matrix per metric.
 
@@ -130,6 +131,18 @@ class EventFrame:
             sources=self.sources[mask],
             consented=self.consented[mask],
             client_ids=self.client_ids[mask],
+        )
+
+    @staticmethod
+    def concat(frames: Sequence[EventFrame]) -> EventFrame:
+        """The frames' events one after another (not re-sorted)."""
+        if not frames:
+            return EventFrame.empty()
+        return EventFrame(
+            *(
+                np.concatenate([getattr(f, name) for f in frames])
+                for name in EventFrame.__dataclass_fields__
+            )
         )
 
     @staticmethod

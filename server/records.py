@@ -5,6 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
+from detectors.findings import EventFrame
+
+
+@dataclass(frozen=True, slots=True)
+class MetricBatch:
+    """One validated batch of metric points, as parallel arrays."""
+
+    batch_id: str
+    account_ids: npt.NDArray[np.str_]
+    metrics: npt.NDArray[np.uint8]  # engagewatch.v1 Metric numbers
+    unix_seconds: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """One validated batch of events."""
+
+    batch_id: str
+    events: EventFrame
+
+    def __len__(self) -> int:
+        return len(self.events)
+
 
 @dataclass(slots=True)
 class AlertRecord:

@@ -28,7 +28,7 @@ import secrets
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -43,7 +43,7 @@ from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, EventFrame,
 from server import store_sql as q
 from server.config import ExternalSource
 from server.errors import StoreUnavailable
-from server.records import AlertFilter, AlertRecord, ReviewRecord
+from server.records import AlertFilter, AlertRecord, EventBatch, MetricBatch, ReviewRecord
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +134,32 @@ class Store(abc.ABC):
         Returns:
             True if written; False if batch_id was written before (nothing is written).
         """
-        with self._batch_lock(batch_id):
-            if not self._claim_batch(q.KIND_POINTS, batch_id):
-                return False
-            attempt = self._begin_attempt(q.KIND_POINTS, batch_id)
-            self._write_metric_rows(attempt, account_ids, metrics, unix_seconds, values)
-            self._mark_batch(q.KIND_POINTS, batch_id, attempt, q.STATE_DONE, len(values))
-        return True
+        batch = MetricBatch(batch_id, account_ids, metrics, unix_seconds, values)
+        return self.write_metric_batches([batch])[0]
+
+    def write_metric_batches(self, batches: Sequence[MetricBatch]) -> list[bool]:
+        """Store several batches of points in one set of round trips (the same rules as one).
+
+        Per-insert overhead dominates small batches, so the servicer hands over a stream's
+        batches together. Returns, per batch, True if written and False if it is a duplicate
+        (written before, or earlier in `batches`).
+        """
+        ids = [b.batch_id for b in batches]
+        with self._batch_locks_for(ids):
+            fresh = self._claim_batches(q.KIND_POINTS, ids)
+            chosen = [b for b, ok in zip(batches, fresh, strict=True) if ok]
+            if chosen:
+                attempts = self._begin_attempts(q.KIND_POINTS, [b.batch_id for b in chosen])
+                per_row = np.repeat(np.array(attempts, np.uint64), [len(b) for b in chosen])
+                self._write_metric_rows(
+                    per_row,
+                    np.concatenate([b.account_ids for b in chosen]),
+                    np.concatenate([b.metrics for b in chosen]),
+                    np.concatenate([b.unix_seconds for b in chosen]),
+                    np.concatenate([b.values for b in chosen]),
+                )
+                self._mark_batches(q.KIND_POINTS, chosen, attempts, q.STATE_DONE)
+        return fresh
 
     def write_event_batch(self, batch_id: str, events: EventFrame) -> bool:
         """Store a validated batch of raw events and their per-hour counts, once.
@@ -148,26 +167,50 @@ class Store(abc.ABC):
         Returns:
             True if written; False if batch_id was written before (nothing is written).
         """
-        with self._batch_lock(batch_id):
-            if not self._claim_batch(q.KIND_EVENTS, batch_id):
-                return False
-            attempt = self._begin_attempt(q.KIND_EVENTS, batch_id)
-            self._write_event_rows(attempt, events)
-            self._mark_batch(q.KIND_EVENTS, batch_id, attempt, q.STATE_DONE, len(events))
-        return True
+        return self.write_event_batches([EventBatch(batch_id, events)])[0]
+
+    def write_event_batches(self, batches: Sequence[EventBatch]) -> list[bool]:
+        """Store several batches of events in one set of round trips; see write_metric_batches."""
+        ids = [b.batch_id for b in batches]
+        with self._batch_locks_for(ids):
+            fresh = self._claim_batches(q.KIND_EVENTS, ids)
+            chosen = [b for b, ok in zip(batches, fresh, strict=True) if ok]
+            if chosen:
+                attempts = self._begin_attempts(q.KIND_EVENTS, [b.batch_id for b in chosen])
+                lengths = [len(b) for b in chosen]
+                self._write_event_rows(
+                    np.repeat(np.array(attempts, np.uint64), lengths),
+                    EventFrame.concat([b.events for b in chosen]),
+                    np.concatenate([np.arange(n, dtype=np.uint32) for n in lengths]),
+                )
+                self._mark_batches(q.KIND_EVENTS, chosen, attempts, q.STATE_DONE)
+        return fresh
 
     @contextmanager
-    def _batch_lock(self, batch_id: str) -> Iterator[None]:
-        # Two writers of one batch_id in this process must not both pass the check.
-        with self._batch_locks[zlib.crc32(batch_id.encode()) % self._STRIPES]:
+    def _batch_locks_for(self, batch_ids: Sequence[str]) -> Iterator[None]:
+        # Two writers of one batch_id in this process must not both pass the check; stripes
+        # are taken in a fixed order so writers of overlapping sets cannot deadlock.
+        stripes = sorted({zlib.crc32(b.encode()) % self._STRIPES for b in batch_ids})
+        with ExitStack() as held:
+            for stripe in stripes:
+                held.enter_context(self._batch_locks[stripe])
             yield
 
-    def _claim_batch(self, kind: int, batch_id: str) -> bool:
-        """False if batch_id was fully written; else void its unfinished attempts, if any."""
-        attempts = self._select(self._sql.batch_attempts, {"kind": kind, "batch_id": batch_id})
-        if (attempts["state"] == q.STATE_DONE).any():
-            return False
-        unfinished = attempts["attempt_key"]
+    def _claim_batches(self, kind: int, batch_ids: Sequence[str]) -> list[bool]:
+        """Per batch_id, False if it was fully written (or repeats an earlier one in the list);
+        else True, after voiding its unfinished attempts, if any."""
+        attempts = self._select(
+            self._sql.batch_attempts, {"kind": kind, "batch_ids": tuple(set(batch_ids))}
+        )
+        done = set(attempts["batch_id"][attempts["state"] == q.STATE_DONE].tolist())
+        claimed: list[bool] = []
+        seen: set[str] = set()
+        for batch_id in batch_ids:
+            claimed.append(batch_id not in done and batch_id not in seen)
+            seen.add(batch_id)
+        # Attempts of a claimed batch that never finished: their rows must not count.
+        retried = np.isin(attempts["batch_id"], list(seen - done))
+        unfinished = attempts["attempt_key"][retried & (attempts["state"] != q.STATE_DONE)]
         if len(unfinished):
             logger.warning("batch re-sent after an unfinished write; discarding its old rows")
             now = int(datetime.now(UTC).timestamp())
@@ -178,57 +221,91 @@ class Store(abc.ABC):
                     "voided_at": np.full(len(unfinished), now, np.uint32),
                 },
             )
-        return True
+        return claimed
 
     def _begin_attempt(self, kind: int, batch_id: str) -> int:
         """Record that an attempt at writing batch_id starts; returns its attempt key."""
-        attempt = secrets.randbits(64)
-        self._mark_batch(kind, batch_id, attempt, q.STATE_STARTED, 0)
-        return attempt
+        return self._begin_attempts(kind, [batch_id])[0]
 
-    def _mark_batch(self, kind: int, batch_id: str, attempt: int, state: int, rows: int) -> None:
+    def _begin_attempts(self, kind: int, batch_ids: Sequence[str]) -> list[int]:
+        attempts = [secrets.randbits(64) for _ in batch_ids]
+        self._insert_batch_marks(kind, batch_ids, attempts, q.STATE_STARTED, [0] * len(batch_ids))
+        return attempts
+
+    def _mark_batches(
+        self,
+        kind: int,
+        batches: Sequence[MetricBatch | EventBatch],
+        attempts: Sequence[int],
+        state: int,
+    ) -> None:
+        ids = [b.batch_id for b in batches]
+        self._insert_batch_marks(kind, ids, attempts, state, [len(b) for b in batches])
+
+    def _insert_batch_marks(
+        self,
+        kind: int,
+        batch_ids: Sequence[str],
+        attempts: Sequence[int],
+        state: int,
+        rows: Sequence[int],
+    ) -> None:
         now = int(datetime.now(UTC).timestamp())
+        n = len(batch_ids)
         self._insert(
             q.BATCHES,
             {
-                "kind": np.array([kind], np.uint8),
-                "batch_id": np.array([batch_id], dtype=object),
-                "attempt_key": np.array([attempt], np.uint64),
-                "state": np.array([state], np.uint8),
-                "rows": np.array([rows], np.uint64),
-                "written_at": np.array([now], np.uint32),
+                "kind": np.full(n, kind, np.uint8),
+                "batch_id": np.array(batch_ids, dtype=object),
+                "attempt_key": np.array(attempts, np.uint64),
+                "state": np.full(n, state, np.uint8),
+                "rows": np.array(rows, np.uint64),
+                "written_at": np.full(n, now, np.uint32),
             },
         )
 
     def _write_metric_rows(
         self,
-        attempt: int,
+        attempts: int | npt.NDArray[np.uint64],
         account_ids: npt.NDArray[np.str_],
         metrics: npt.NDArray[np.uint8],
         unix_seconds: npt.NDArray[np.int64],
         values: npt.NDArray[np.float64],
     ) -> None:
-        """Write one attempt's bucket rows (the part a crash can cut short)."""
+        """Write attempts' bucket rows (the part a crash can cut short).
+
+        `attempts` is one attempt key for every row, or an attempt key per row.
+        """
         if len(values) == 0:
             return
         frame = pd.DataFrame(
             {
+                "attempt_key": np.broadcast_to(np.asarray(attempts, np.uint64), len(values)),
                 "account_id": np.asarray(account_ids, dtype=object),
                 "metric": np.asarray(metrics, dtype=np.uint8),
                 "bucket": (np.asarray(unix_seconds, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
                 "value": np.asarray(values, np.float64),
             }
         )
-        summed = frame.groupby(["account_id", "metric", "bucket"], sort=False, as_index=False)[
-            "value"
-        ].sum()
-        self._insert_buckets(summed, q.KIND_POINTS, attempt)
+        keys = ["attempt_key", "account_id", "metric", "bucket"]
+        summed = frame.groupby(keys, sort=False, as_index=False)["value"].sum()
+        self._insert_buckets(summed, q.KIND_POINTS)
 
-    def _write_event_rows(self, attempt: int, events: EventFrame) -> None:
-        """Write one attempt's raw events and per-hour counts."""
+    def _write_event_rows(
+        self,
+        attempts: int | npt.NDArray[np.uint64],
+        events: EventFrame,
+        row_index: npt.NDArray[np.uint32] | None = None,
+    ) -> None:
+        """Write attempts' raw events and per-hour counts.
+
+        `attempts` is one attempt key for every event, or one per event; `row_index` numbers
+        each event within its batch (default: 0..n-1).
+        """
         n = len(events)
         if n == 0:
             return
+        per_event = np.broadcast_to(np.asarray(attempts, np.uint64), n)
         types = self._event_type_numbers(events.types)
         self._insert(
             q.EVENTS,
@@ -241,23 +318,24 @@ class Store(abc.ABC):
                 "source": np.asarray(events.sources, dtype=object),
                 "consented": np.asarray(events.consented, dtype=np.uint8),
                 "client_id": np.asarray(events.client_ids, dtype=object),
-                "attempt_key": np.full(n, attempt, dtype=np.uint64),
-                "row_index": np.arange(n, dtype=np.uint32),
+                "attempt_key": per_event,
+                "row_index": np.arange(n, dtype=np.uint32) if row_index is None else row_index,
             },
         )
         frame = pd.DataFrame(
             {
+                "attempt_key": per_event,
                 "account_id": np.asarray(events.account_ids, dtype=object),
                 "metric": types,  # an event type counts toward the metric of the same number
                 "bucket": (np.asarray(events.times, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
             }
         )
         counted = (
-            frame.groupby(["account_id", "metric", "bucket"], sort=False)
+            frame.groupby(["attempt_key", "account_id", "metric", "bucket"], sort=False)
             .size()
             .reset_index(name="value")
         )
-        self._insert_buckets(counted, q.KIND_EVENTS, attempt)
+        self._insert_buckets(counted, q.KIND_EVENTS)
 
     @staticmethod
     def _event_type_numbers(types: npt.NDArray[np.str_]) -> npt.NDArray[np.uint8]:
@@ -270,7 +348,7 @@ class Store(abc.ABC):
             raise ValueError(f"unknown event type {names[bad][0]!r}")
         return numbers[idx]
 
-    def _insert_buckets(self, frame: pd.DataFrame, kind: int, attempt: int) -> None:
+    def _insert_buckets(self, frame: pd.DataFrame, kind: int) -> None:
         n = len(frame)
         self._insert(
             q.BUCKETS,
@@ -279,7 +357,7 @@ class Store(abc.ABC):
                 "account_id": frame["account_id"].to_numpy(dtype=object),
                 "metric": frame["metric"].to_numpy(np.uint8),
                 "kind": np.full(n, kind, np.uint8),
-                "attempt_key": np.full(n, attempt, np.uint64),
+                "attempt_key": frame["attempt_key"].to_numpy(np.uint64),
                 "value": frame["value"].to_numpy(np.float64),
             },
         )

@@ -269,11 +269,11 @@ class Queries:
         void = f"{d}.{VOID_ATTEMPTS.name}"
         live = f"attempt_key NOT IN (SELECT attempt_key FROM {void})"
 
-        # Per attempt of one batch_id: whether it finished.
+        # Per attempt of some batch_ids: whether it finished.
         self.batch_attempts = f"""
-            SELECT attempt_key, max(state) AS state FROM {batches}
-            WHERE kind = %(kind)s AND batch_id = %(batch_id)s
-            GROUP BY attempt_key"""
+            SELECT batch_id, attempt_key, max(state) AS state FROM {batches}
+            WHERE kind = %(kind)s AND batch_id IN %(batch_ids)s
+            GROUP BY batch_id, attempt_key"""
 
         # Per bucket: each side summed over batches, then the larger of points and events.
         # Accounts travel as cityHash64 (8 bytes, decoded by numpy) rather than strings,

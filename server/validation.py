@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +15,7 @@ import numpy.typing as npt
 from detectors.findings import EVENT_TYPES, EventFrame
 from engagewatch.v1 import ingest_service_pb2, types_pb2
 from server.errors import InvalidArgument
+from server.records import EventBatch, MetricBatch
 
 MAX_ID_BYTES = 128
 MAX_SOURCE_BYTES = 64
@@ -26,20 +26,6 @@ MAX_VIOLATIONS_LISTED = 50  # keeps the error inside gRPC's trailing-metadata li
 _FieldNamer = Callable[[int], str]
 _METRIC_NUMBERS = frozenset(v for v in types_pb2.Metric.values() if v != 0)
 _EVENT_NUMBERS = frozenset(v for v in types_pb2.EventType.values() if v != 0)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricBatch:
-    """One validated batch of metric points, as parallel arrays."""
-
-    batch_id: str
-    account_ids: npt.NDArray[np.str_]
-    metrics: npt.NDArray[np.uint8]
-    unix_seconds: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return len(self.values)
 
 
 class _Violations:
@@ -169,10 +155,8 @@ def metric_batch(request: ingest_service_pb2.WriteMetricsRequest, max_rows: int)
 _EVENT_TYPE_NAMES = {i + 1: name for i, name in enumerate(EVENT_TYPES)}
 
 
-def event_batch(
-    request: ingest_service_pb2.WriteEventsRequest, max_rows: int
-) -> tuple[str, EventFrame]:
-    """Validates a WriteEventsRequest into an EventFrame sorted by time."""
+def event_batch(request: ingest_service_pb2.WriteEventsRequest, max_rows: int) -> EventBatch:
+    """Validates a WriteEventsRequest into a batch of events sorted by time."""
     violations = _Violations()
     _check_batch_id(request.batch_id, violations)
     events = request.events
@@ -213,4 +197,4 @@ def event_batch(
         consented=np.fromiter((e.consented for e in events), dtype=bool, count=len(events))[order],
         client_ids=np.array(columns["client_id"], dtype=str)[order],
     )
-    return request.batch_id, frame
+    return EventBatch(request.batch_id, frame)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from server.records import EventBatch, MetricBatch
 from server.store import Store
 from server.store_sql import KIND_EVENTS, KIND_POINTS
 from tests.store.helpers import HOUR, T0, events, points
@@ -120,3 +121,28 @@ def test_concurrent_distinct_batches_all_count(store: Store) -> None:
 
     panel = store.series(T0, T0 + timedelta(hours=1))
     assert panel.metric("follows").tolist() == [[4.0], [4.0], [4.0]]
+
+
+def test_many_batches_in_one_write_follow_the_same_rules(store: Store) -> None:
+    def batch(batch_id: str, value: float, account: str = "a") -> MetricBatch:
+        return MetricBatch(batch_id, *points([(account, "clicks", 1, value)]))
+
+    assert store.write_metric_batch("old", *points([("a", "clicks", 1, 1.0)]))
+    # A crashed earlier attempt of "retry" left rows behind that must not count.
+    store._write_metric_rows(
+        store._begin_attempt(KIND_POINTS, "retry"), *points([("a", "clicks", 1, 100.0)])
+    )
+    written = store.write_metric_batches(
+        [batch("new", 2.0), batch("old", 50.0), batch("new", 70.0), batch("retry", 4.0, "b")]
+    )
+    assert written == [True, False, False, True]
+    panel = store.series(T0, T0 + timedelta(hours=1))
+    assert panel.account_ids.tolist() == ["a", "b"]
+    assert panel.metric("clicks").tolist() == [[3.0], [4.0]]
+
+    first = EventBatch("e1", events([("u1", "a", "share", 1), ("u2", "a", "share", 2)]))
+    second = EventBatch("e2", events([("u1", "a", "share", 3)]))
+    assert store.write_event_batches([first, second, first]) == [True, True, False]
+    assert store.write_event_batches([second]) == [False]
+    assert len(store.events(T0, T0 + timedelta(hours=1))) == 3
+    assert store.series(T0, T0 + timedelta(hours=1)).metric("shares").tolist() == [[3.0], [0.0]]
