@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian 12 machine (run as root or with sudo):
-# Debian's clickhouse-server (the tests start their own instance), the Python package with its
-# dev extras, and buf (from npm) for linting proto/.
+# Debian's clickhouse-server (the tests start their own instance), prometheus (for promtool),
+# the Python package with its dev extras, and buf (from npm) for linting proto/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -10,6 +10,7 @@ SUDO=""
 need_apt=()
 command -v clickhouse-server >/dev/null || need_apt+=(clickhouse-server clickhouse-client)
 command -v npm >/dev/null || need_apt+=(npm)
+command -v promtool >/dev/null || need_apt+=(prometheus)  # ships promtool for the rule tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"

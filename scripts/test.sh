@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's checks and tests: generated code up to date, buf lint, ruff, then pytest.
+# The project's checks and tests: generated code up to date, buf lint, Prometheus rule tests,
+# ruff, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ if ! diff -r -q -x __pycache__ "$scratch/gen-before" gen >/dev/null; then
   exit 1
 fi
 (cd proto && ../node_modules/.bin/buf lint)
+promtool test rules dashboards/prometheus/*.test.yml
 python -m ruff check .
 python -m ruff format --check .
 python -m pytest -q "$@"
