@@ -8,15 +8,15 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need_apt=()
-command -v clickhouse-server >/dev/null || need_apt+=(clickhouse-server clickhouse-client)
+installed() { dpkg -s "$1" >/dev/null 2>&1; }
+installed clickhouse-server || need_apt+=(clickhouse-server clickhouse-client)
 command -v npm >/dev/null || need_apt+=(npm)
-command -v promtool >/dev/null || need_apt+=(prometheus)  # ships promtool for the rule tests
+installed prometheus || need_apt+=(prometheus)  # ships promtool for the rule tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 # The Debian package may start a system server on 9000; the tests start their own on free ports.
 
-python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 python -m pip install -q -e '.[dev]'
 [ -x node_modules/.bin/buf ] || npm install --no-save --silent --no-audit --no-fund @bufbuild/buf@1
