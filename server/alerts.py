@@ -65,7 +65,7 @@ def metric_number(name: str | None) -> int:
 
 
 def severity_for(score: float) -> int:
-    return next(sev for floor, sev in SEVERITY_FLOORS if score >= floor)
+    return int(next(sev for floor, sev in SEVERITY_FLOORS if score >= floor))
 
 
 def recommended_action(severity: int, confirmed_on_account: int) -> int:
@@ -77,7 +77,7 @@ def recommended_action(severity: int, confirmed_on_account: int) -> int:
     action = _BASE_ACTION[severity] + max(confirmed_on_account - 1, 0)
     if confirmed_on_account == 0:
         action = min(action, AUTOMATED_ACTION_CAP)
-    return min(action, types_pb2.ACTION_BLACKLIST)
+    return min(int(action), int(types_pb2.ACTION_BLACKLIST))
 
 
 def alert_id_for(detector: str, key: str) -> str:

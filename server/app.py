@@ -171,8 +171,9 @@ def _watch_store_health(
     store: Store, servicer: health.HealthServicer, stopping: threading.Event
 ) -> None:
     """Reports NOT_SERVING while the store is down, so load balancers route around it."""
-    status = None
+    status: int | None = None
     while True:
+        now: int
         try:
             store.ping()
             now = health_pb2.HealthCheckResponse.SERVING

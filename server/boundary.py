@@ -65,15 +65,21 @@ class _Call:
             self.done(exc.code)
             abort(self.context, exc)
         if isinstance(exc, grpc.RpcError) or _already_aborted(self.context):
-            self.done(self.context.code() or grpc.StatusCode.UNKNOWN)
+            self.done(_code_of(self.context) or grpc.StatusCode.UNKNOWN)
             raise exc
         logger.exception("%s failed", self.method)
         self.done(grpc.StatusCode.INTERNAL)
         self.context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
 
 
+def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    # grpc's server context has code() (since 1.38), but the ServicerContext stubs lack it.
+    code: grpc.StatusCode | None = getattr(context, "code", lambda: None)()
+    return code
+
+
 def _already_aborted(context: grpc.ServicerContext) -> bool:
-    code = getattr(context, "code", lambda: None)()
+    code = _code_of(context)
     return code is not None and code != grpc.StatusCode.OK
 
 

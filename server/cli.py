@@ -145,7 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args))
+    from server.errors import InvalidArgument
+
+    try:
+        return int(args.func(args))
+    except InvalidArgument as e:
+        # Wrong input (a bad CSV, an empty window) is the user's to fix: one line, like argparse.
+        print(f"engagewatch {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

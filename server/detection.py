@@ -187,7 +187,7 @@ def _pattern_label(number: int) -> str:
 
 
 def severity_label(number: int) -> str:
-    return types_pb2.Severity.Name(number).removeprefix("SEVERITY_").lower()
+    return str(types_pb2.Severity.Name(number)).removeprefix("SEVERITY_").lower()
 
 
 class Scheduler:

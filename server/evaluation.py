@@ -8,9 +8,13 @@ from typing import Protocol
 
 
 class TruthLike(Protocol):
-    pattern: str
-    account_ids: tuple[str, ...]
-    member_ids: tuple[str, ...]
+    # Read-only, so frozen dataclasses (the simulator's TruthCase) match too.
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def account_ids(self) -> tuple[str, ...]: ...
+    @property
+    def member_ids(self) -> tuple[str, ...]: ...
 
 
 class AlertLike(Protocol):

@@ -46,8 +46,9 @@ class _StreamWriter(Generic[BatchT]):
     ) -> None:
         self.kind = kind
         self.tally = _Tally()
-        self._write = write
-        self._on_written = on_written
+        # Annotated again: mypy cannot infer attributes typed by a constrained TypeVar.
+        self._write: Callable[[Sequence[BatchT]], list[bool]] = write
+        self._on_written: Callable[[BatchT], None] = on_written
         self._metrics = metrics
         self._pending: list[BatchT] = []
         self._pending_rows = 0

@@ -139,5 +139,5 @@ class Metrics:
             )
             totals[key] = totals.get(key, 0) + count
         self.open_alerts.clear()
-        for (pattern, severity), count in totals.items():
-            self.open_alerts.labels(pattern, severity).set(count)
+        for (pattern_label, severity_label), total in totals.items():
+            self.open_alerts.labels(pattern_label, severity_label).set(total)

@@ -19,6 +19,7 @@ import grpc
 
 from detectors.findings import EVENT_TYPES
 from engagewatch.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+from server.errors import InvalidArgument
 from server.simulator import (
     MetricArrays,
     Simulation,
@@ -221,17 +222,20 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Generate a simulation, optionally write its truth, stream it; 0 on success."""
-    config = SimulationConfig(
-        seed=args.seed,
-        accounts=args.accounts,
-        actors=args.actors,
-        days=args.days,
-        fraud_accounts_per_pattern=args.fraud_per_pattern,
-        hard_negatives=not args.no_hard_negatives,
-        event_sample_rate=args.click_sample_rate,
-    )
     started = time.perf_counter()
-    sim = simulate(config)
+    try:
+        config = SimulationConfig(
+            seed=args.seed,
+            accounts=args.accounts,
+            actors=args.actors,
+            days=args.days,
+            fraud_accounts_per_pattern=args.fraud_per_pattern,
+            hard_negatives=not args.no_hard_negatives,
+            event_sample_rate=args.click_sample_rate,
+        )
+        sim = simulate(config)
+    except ValueError as e:  # e.g. too few accounts for the planted cases: the flags are wrong
+        raise InvalidArgument(f"cannot simulate: {e}") from e
     logger.info(
         "simulated %d accounts x %d days: %d points, %d events, %d truth cases in %.1f s",
         config.accounts,

@@ -137,10 +137,10 @@ def metric_batch(request: ingest_service_pb2.WriteMetricsRequest, max_rows: int)
     _check_ids(
         account_ids, field_of["account_id"], violations, required=True, max_bytes=MAX_ID_BYTES
     )
-    for i in np.flatnonzero(~np.isin(metrics, list(_METRIC_NUMBERS))):
-        violations.add(field_of["metric"](int(i)), f"unknown metric {int(metrics[i])}")
-    for i in np.flatnonzero(~np.isfinite(values) | (values < 0)):
-        violations.add(field_of["value"](int(i)), f"must be finite and >= 0, got {values[i]}")
+    for bad in np.flatnonzero(~np.isin(metrics, list(_METRIC_NUMBERS))):
+        violations.add(field_of["metric"](int(bad)), f"unknown metric {int(metrics[bad])}")
+    for bad in np.flatnonzero(~np.isfinite(values) | (values < 0)):
+        violations.add(field_of["value"](int(bad)), f"must be finite and >= 0, got {values[bad]}")
     _check_times(seconds, field_of["time"], violations)
     violations.raise_if_any(f"batch {request.batch_id!r}")
     return MetricBatch(
@@ -178,8 +178,8 @@ def event_batch(request: ingest_service_pb2.WriteEventsRequest, max_rows: int) -
     ):
         _check_ids(columns[key], field_of[key], violations, required=False, max_bytes=limit)
     types = np.fromiter((e.type for e in events), dtype=np.int64, count=len(events))
-    for i in np.flatnonzero(~np.isin(types, list(_EVENT_NUMBERS))):
-        violations.add(field_of["type"](int(i)), f"unknown event type {int(types[i])}")
+    for bad in np.flatnonzero(~np.isin(types, list(_EVENT_NUMBERS))):
+        violations.add(field_of["type"](int(bad)), f"unknown event type {int(types[bad])}")
     for i, e in enumerate(events):
         if not e.HasField("time"):
             violations.add(field_of["time"](i), "time is required")
