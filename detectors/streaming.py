@@ -39,4 +39,4 @@ def causal_scores(
     z = np.abs(series.to_numpy() - median.to_numpy()) / spread
     scores = 1.0 - np.exp(-np.nan_to_num(z, nan=0.0) / config.scale)
     scores[mad.isna().to_numpy()] = 0.0  # not enough history yet to judge
-    return np.clip(scores, 0.0, 1.0)
+    return np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64)

@@ -278,18 +278,14 @@ class Store(abc.ABC):
         """
         if len(values) == 0:
             return
-        frame = pd.DataFrame(
-            {
-                "attempt_key": np.broadcast_to(np.asarray(attempts, np.uint64), len(values)),
-                "account_id": np.asarray(account_ids, dtype=object),
-                "metric": np.asarray(metrics, dtype=np.uint8),
-                "bucket": (np.asarray(unix_seconds, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
-                "value": np.asarray(values, np.float64),
-            }
+        self._insert_buckets(
+            q.KIND_POINTS,
+            np.broadcast_to(np.asarray(attempts, np.uint64), len(values)),
+            account_ids,
+            metrics,
+            unix_seconds,
+            np.asarray(values, np.float64),
         )
-        keys = ["attempt_key", "account_id", "metric", "bucket"]
-        summed = frame.groupby(keys, sort=False, as_index=False)["value"].sum()
-        self._insert_buckets(summed, q.KIND_POINTS)
 
     def _write_event_rows(
         self,
@@ -322,20 +318,10 @@ class Store(abc.ABC):
                 "row_index": np.arange(n, dtype=np.uint32) if row_index is None else row_index,
             },
         )
-        frame = pd.DataFrame(
-            {
-                "attempt_key": per_event,
-                "account_id": np.asarray(events.account_ids, dtype=object),
-                "metric": types,  # an event type counts toward the metric of the same number
-                "bucket": (np.asarray(events.times, np.int64) // BUCKET_SECONDS) * BUCKET_SECONDS,
-            }
+        # An event type counts toward the metric of the same number, one per event.
+        self._insert_buckets(
+            q.KIND_EVENTS, per_event, events.account_ids, types, events.times, np.ones(n)
         )
-        counted = (
-            frame.groupby(["attempt_key", "account_id", "metric", "bucket"], sort=False)
-            .size()
-            .reset_index(name="value")
-        )
-        self._insert_buckets(counted, q.KIND_EVENTS)
 
     @staticmethod
     def _event_type_numbers(types: npt.NDArray[np.str_]) -> npt.NDArray[np.uint8]:
@@ -348,17 +334,44 @@ class Store(abc.ABC):
             raise ValueError(f"unknown event type {names[bad][0]!r}")
         return numbers[idx]
 
-    def _insert_buckets(self, frame: pd.DataFrame, kind: int) -> None:
-        n = len(frame)
+    def _insert_buckets(
+        self,
+        kind: int,
+        attempts: npt.NDArray[np.uint64],
+        account_ids: npt.NDArray[np.str_],
+        metrics: npt.NDArray[np.uint8],
+        unix_seconds: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        """Sum values per (attempt, account, metric, hour) and insert one row per group."""
+        # Hash-factorize each key column, fold the codes into one int64 and sum with
+        # bincount: about twice as fast as a pandas groupby over the object columns.
+        account_codes, accounts = pd.factorize(np.asarray(account_ids, dtype=object))
+        attempt_codes, attempt_keys = pd.factorize(np.asarray(attempts, np.uint64))
+        hours = np.asarray(unix_seconds, np.int64) // BUCKET_SECONDS
+        first_hour = int(hours.min())
+        hour_codes = hours - first_hour
+        n_hours = int(hour_codes.max()) + 1
+        metric_codes = np.asarray(metrics, np.int64)
+        combined = (
+            (attempt_codes.astype(np.int64) * len(accounts) + account_codes) * (len(METRICS) + 1)
+            + metric_codes
+        ) * n_hours + hour_codes
+        group_of_row, groups = pd.factorize(combined)
+        sums = np.bincount(group_of_row, weights=values, minlength=len(groups))
+        rest, group_hours = np.divmod(groups, n_hours)
+        rest, group_metrics = np.divmod(rest, len(METRICS) + 1)
+        group_attempts, group_accounts = np.divmod(rest, len(accounts))
+        n = len(groups)
         self._insert(
             q.BUCKETS,
             {
-                "bucket": frame["bucket"].to_numpy(np.int64).astype(np.uint32),
-                "account_id": frame["account_id"].to_numpy(dtype=object),
-                "metric": frame["metric"].to_numpy(np.uint8),
+                "bucket": ((group_hours + first_hour) * BUCKET_SECONDS).astype(np.uint32),
+                "account_id": np.asarray(accounts, dtype=object)[group_accounts],
+                "metric": group_metrics.astype(np.uint8),
                 "kind": np.full(n, kind, np.uint8),
-                "attempt_key": frame["attempt_key"].to_numpy(np.uint64),
-                "value": frame["value"].to_numpy(np.float64),
+                "attempt_key": np.asarray(attempt_keys, np.uint64)[group_attempts],
+                "value": sums,
             },
         )
 
