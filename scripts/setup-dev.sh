@@ -19,4 +19,4 @@ fi
 # The Debian package may start a system server on 9000; the tests start their own on free ports.
 
 python -m pip install -q -e '.[dev]'
-[ -x node_modules/.bin/buf ] || npm install --no-save --silent --no-audit --no-fund @bufbuild/buf@1
+npm ci --silent --no-audit --no-fund  # buf, pinned in package.json / package-lock.json

@@ -7,7 +7,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from server.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +20,7 @@ def _time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _settings(args: argparse.Namespace) -> object:
-    from server.config import Settings
-
+def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if getattr(args, "store", None):
         overrides["store_url"] = args.store
@@ -37,7 +37,7 @@ def _settings(args: argparse.Namespace) -> object:
 def _serve(args: argparse.Namespace) -> int:
     from server.app import start_service
 
-    service = start_service(_settings(args))  # type: ignore[arg-type]
+    service = start_service(_settings(args))
     stop = lambda *_: service.stop()  # noqa: E731 - a signal handler
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -50,14 +50,11 @@ def _detect(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from server.alerts import AlertBook
-    from server.config import Settings
     from server.detection import DetectionRunner
     from server.metrics import Metrics
     from server.store import open_store
 
-    settings: Settings = _settings(args)  # type: ignore[assignment]
-    from datetime import timedelta
-
+    settings = _settings(args)
     store = open_store(settings.store_url, settings.external_source)
     store.migrate()
     runner = DetectionRunner(
