@@ -5,6 +5,9 @@ multiplicative: an account's hour-of-day profile (robust, shrunk towards the pla
 profile for small accounts), times a day-of-week factor when two weeks of history allow
 one, times a platform-wide factor per bucket so that a holiday lift on every account is
 expected rather than anomalous.
+
+Detectors ask for it through `panel_baseline`, which fits each metric once per panel and
+config and shares the fit with every detector judging that panel (see `_memo`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from detectors._common import FloatArray, day_of_week, hour_of_day, robust_sd
+from detectors._common import FloatArray, day_of_week, hour_of_day, median, robust_sd
+from detectors._memo import memo
+from detectors.findings import Panel
 
 logger = logging.getLogger(__name__)
 
@@ -29,23 +34,21 @@ _DENSE_GROUP_COUNT = 50.0  # expected events per group and hour that need no smo
 class SeasonalBaseline:
     """Expected counts of one metric and the noise around them.
 
-    `expected` is the account's own seasonal expectation and `platform` the platform-wide
-    factor per bucket; their product `mu` is what a normal account shows in a bucket.
-    A window's variance is `sum(mu) * dispersion + (rel_sd * sum(mu))**2 + 1`: Poisson
-    noise inflated by the account's own extra-Poisson scatter, plus day-to-day swings in
-    level that do not average out over long windows.
+    `mu` is what a normal account shows in a bucket: the account's own seasonal
+    expectation times `platform`, the platform-wide factor per bucket. It is stored, not
+    derived on each use, because one fit is shared by several detectors (see
+    `panel_baseline`) and every one of them needs it. A window's variance is
+    `sum(mu) * dispersion + (rel_sd * sum(mu))**2 + 1`: Poisson noise inflated by the
+    account's own extra-Poisson scatter, plus day-to-day swings in level that do not
+    average out over long windows. The arrays are read-only, since detectors share them.
     """
 
-    expected: FloatArray  # (n, t)
+    mu: FloatArray  # (n, t)
     platform: FloatArray  # (t,)
     dispersion: FloatArray  # (n,) variance / mean of hourly counts, >= 1
     rel_sd: FloatArray  # (n,) relative sd of daily totals beyond Poisson noise
     history_end: int  # buckets [history_start, history_end) formed the baseline
     history_start: int = 0
-
-    @property
-    def mu(self) -> FloatArray:
-        return self.expected * self.platform[None, :]
 
     def variance(self, mu_sum: FloatArray, rows: npt.NDArray[np.intp] | slice) -> FloatArray:
         """Variance of window sums whose expectation is `mu_sum`, for accounts `rows`."""
@@ -54,16 +57,21 @@ class SeasonalBaseline:
         if mu_sum.ndim == 2:
             disp = disp[:, None]
             rel = rel[:, None]
-        return np.asarray(mu_sum * disp + (rel * mu_sum) ** 2 + 1.0, dtype=np.float64)
+        # mu_sum * disp + (rel * mu_sum) ** 2 + 1, in place: called on every window.
+        out = np.multiply(rel, mu_sum, dtype=np.float64)
+        np.square(out, out=out)
+        out += mu_sum * disp
+        out += 1.0
+        return out
 
     def row_z(self, x_row: FloatArray, i: int) -> FloatArray:
         """Per-bucket standardized excess of account `i` alone."""
-        mu = self.mu_row(i)
+        mu = self.mu[i]
         var = mu * self.dispersion[i] + (self.rel_sd[i] * mu) ** 2 + 1.0
         return np.asarray((x_row - mu) / np.sqrt(var), dtype=np.float64)
 
     def mu_row(self, i: int) -> FloatArray:
-        return np.asarray(self.expected[i] * self.platform, dtype=np.float64)
+        return np.asarray(self.mu[i], dtype=np.float64)
 
     def bucket_z(self, x: FloatArray) -> FloatArray:
         """Per-bucket standardized excess of every account (positive = above normal)."""
@@ -97,16 +105,19 @@ def fit_seasonal_baseline(
     days = hist_end // 24
     first = hist_end - days * 24
     hist = x[:, first:hist_end]
-    # (account, hour-slot, day), days contiguous: medians then partition along the last axis.
-    block = np.ascontiguousarray(hist.reshape(n, days, 24).transpose(0, 2, 1))
+    by_day = hist.reshape(n, days, 24)
     slot_hour = hod[first : first + 24]
-    med = np.median(block, axis=2)
+    # Medians partition a copy laid out (account, hour-slot, day), days contiguous; the
+    # rest works on the history in time order, so no second transposed copy is needed.
+    med = median(by_day.transpose(0, 2, 1).copy(order="C"), axis=2, overwrite=True)
     # Mean absolute deviation from the median: robust enough for a cap, and no second sort.
-    mean_dev = 1.2533 * np.abs(block - med[:, :, None]).mean(axis=2)
+    dev = by_day - med[:, None, :]
+    np.abs(dev, out=dev)
+    mean_dev = 1.2533 * dev.mean(axis=1)
     spread = np.maximum(mean_dev, np.maximum(np.sqrt(med), 1.0))
-    capped = np.minimum(block, (med + cfg.winsor_k * spread)[:, :, None])
+    capped = np.minimum(by_day, (med + cfg.winsor_k * spread)[:, None, :], out=dev)
     hour_mean = np.empty((n, 24))
-    hour_mean[:, slot_hour] = capped.mean(axis=2)
+    hour_mean[:, slot_hour] = capped.mean(axis=1)
 
     level = hour_mean.mean(axis=1)
     shape = _platform_shape(hour_mean, level)
@@ -114,22 +125,38 @@ def fit_seasonal_baseline(
     counts = hour_mean * days
     weight = counts / (counts + cfg.shrink_counts)
     profile = weight * hour_mean + (1.0 - weight) * level[:, None] * shape[None, :]
-    expected = profile[:, hod]
 
-    winsorized = capped.transpose(0, 2, 1).reshape(n, days * 24)
+    winsorized = capped.reshape(n, days * 24)
+    del capped, dev
+    # np.take, not profile[:, hod]: fancy indexing there returns a column-major array, which
+    # makes every later pass along time (running sums, rows of one account) stride badly.
     if days >= 14:
         weekday = _weekday_factor(winsorized, bucket_times[first:hist_end], cfg)
-        expected = expected * weekday[:, day_of_week(bucket_times)]
+        # Each hour of the week once, then one gather: a single pass over (n, t).
+        week = (profile[:, :, None] * weekday[:, None, :]).reshape(n, 24 * 7)
+        expected = np.take(week, hod * 7 + day_of_week(bucket_times), axis=1)
+    else:
+        expected = np.take(profile, hod, axis=1)
 
     platform = _platform_factor(x, expected, level)
-    mu_hist = expected[:, first:hist_end] * platform[None, first:hist_end]
+    mu = expected
+    mu *= platform[None, :]  # in place: `expected` itself is not needed past this point
+    mu_hist = mu[:, first:hist_end]
     # Moment estimate on winsorized history, each bucket's term capped: robust enough, and
-    # free of the sorting a median over every bucket would cost.
-    terms = np.minimum((winsorized - mu_hist) ** 2 / (mu_hist + 0.5), 25.0)
+    # free of the sorting a median over every bucket would cost. In place, as the
+    # winsorized history is not needed past this point.
+    terms = winsorized
+    terms -= mu_hist
+    terms **= 2
+    terms /= mu_hist + 0.5
+    np.minimum(terms, 25.0, out=terms)
     dispersion = np.maximum(terms.mean(axis=1), 1.0)
+    del terms, winsorized
     rel_sd = _daily_rel_sd(hist, mu_hist, dispersion, cfg.rel_sd_floor)
+    for array in (mu, platform, dispersion, rel_sd):
+        array.flags.writeable = False  # shared by every detector judging the panel
     return SeasonalBaseline(
-        expected=expected,
+        mu=mu,
         platform=platform,
         dispersion=dispersion,
         rel_sd=rel_sd,
@@ -138,11 +165,29 @@ def fit_seasonal_baseline(
     )
 
 
+def panel_baseline(
+    panel: Panel, metric: str, config: BaselineConfig | None = None
+) -> SeasonalBaseline:
+    """The seasonal baseline of `metric` on `panel`, fitted once per panel and config.
+
+    Every detector that judges a metric against its own history asks for it here, so a
+    detection pass fits each metric once instead of once per detector (see `_memo`).
+    """
+    cfg = config or BaselineConfig()
+    return memo(
+        panel,
+        ("seasonal_baseline", metric, cfg),
+        lambda: fit_seasonal_baseline(
+            panel.metric(metric), panel.bucket_times, panel.judge_from, cfg
+        ),
+    )
+
+
 def _platform_shape(hour_mean: FloatArray, level: FloatArray) -> FloatArray:
     """The platform's hour-of-day profile, mean 1, as the median account sees it."""
     active = level >= 1.0
     if active.sum() >= 20:
-        shape = np.median(hour_mean[active] / level[active, None], axis=0)
+        shape = median(hour_mean[active] / level[active, None], axis=0)
     else:
         shape = hour_mean.sum(axis=0) / max(float(level.sum()), 1e-9)
     mean = float(shape.mean())
@@ -187,7 +232,10 @@ def _platform_factor(x: FloatArray, expected: FloatArray, level: FloatArray) -> 
     membership = sparse.csr_array(
         (np.ones(n), (np.arange(n) % groups, rows)), shape=(groups, x.shape[0])
     )
-    obs = np.asarray(membership @ np.minimum(x, 10.0 * expected + 10.0))
+    capped = expected * 10.0
+    capped += 10.0
+    obs = np.asarray(membership @ np.minimum(x, capped, out=capped))
+    del capped
     exp = np.asarray(membership @ expected)
     # Sparse metrics need three-hour sums to give usable ratios; dense ones keep hourly
     # resolution so the edges of a holiday are not smeared into the hours around it.
@@ -195,7 +243,7 @@ def _platform_factor(x: FloatArray, expected: FloatArray, level: FloatArray) -> 
         obs[:, 1:-1] = obs[:, :-2] + obs[:, 1:-1] + obs[:, 2:]
         exp[:, 1:-1] = exp[:, :-2] + exp[:, 1:-1] + exp[:, 2:]
     ratio = (obs + 1.0) / (exp + 1.0)
-    return np.asarray(np.median(ratio, axis=0), dtype=np.float64)
+    return median(ratio, axis=0)
 
 
 def _daily_rel_sd(

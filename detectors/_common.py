@@ -97,10 +97,37 @@ def lift_weight(lift: FloatArray | float, full: float) -> FloatArray:
     return np.asarray(np.clip(np.log(lifted) / math.log(full), 0.0, 1.0), dtype=np.float64)
 
 
+def median(x: FloatArray, axis: int = -1, overwrite: bool = False) -> FloatArray:
+    """np.median of NaN-free data, several times faster on many short lanes.
+
+    np.median partitions around the middle and, for floats, also around the last element
+    to look for NaN; that extra pivot costs most of its time. Counts never hold NaN, so one
+    pivot suffices: for an even length the lower middle is the largest value below it.
+    The two middle values are averaged as np.median does, so the result is identical.
+    `overwrite` lets it reorder `x` in place instead of partitioning a copy.
+    """
+    size = x.shape[axis]
+    if size == 0:
+        return np.asarray(np.median(x, axis=axis), dtype=np.float64)
+    half = size // 2
+    if overwrite:
+        x.partition(half, axis=axis)
+        part = x
+    else:
+        part = np.partition(x, half, axis=axis)
+    upper = np.take(part, half, axis=axis)
+    if size % 2:
+        return np.asarray(upper, dtype=np.float64)
+    below = [slice(None)] * x.ndim
+    below[axis] = slice(0, half)
+    lower = part[tuple(below)].max(axis=axis)
+    return np.asarray((lower + upper) / 2.0, dtype=np.float64)
+
+
 def robust_sd(x: FloatArray, axis: int = 1) -> FloatArray:
     """Scaled median absolute deviation: the standard deviation, ignoring outliers."""
-    med = np.median(x, axis=axis, keepdims=True)
-    return np.asarray(1.4826 * np.median(np.abs(x - med), axis=axis), dtype=np.float64)
+    med = np.expand_dims(median(x, axis=axis), axis)
+    return np.asarray(1.4826 * median(np.abs(x - med), axis=axis), dtype=np.float64)
 
 
 def fmt_count(value: float) -> str:
@@ -121,13 +148,23 @@ def metric_label(metric: str) -> str:
 def forward_max(a: FloatArray, lo: int, hi: int) -> FloatArray:
     """out[:, g] = max(a[:, g + lo : g + hi + 1]), -inf where that range is empty.
 
-    A van Herk running max, linear in the array size whatever the range length.
+    A van Herk running max, linear in the array size whatever the range length. The
+    filter's origin puts each window at its start, so no padded copy is needed.
     """
     n, t = a.shape
     size = hi - lo + 1
-    padded = np.concatenate([a, np.full((n, lo + size + 1), -np.inf)], axis=1)
-    filtered = ndimage.maximum_filter1d(padded, size, axis=1, mode="constant", cval=-np.inf)
-    return np.asarray(filtered[:, np.arange(t) + lo + size // 2], dtype=np.float64)
+    out = np.full((n, t), -np.inf)
+    if lo < t:
+        ndimage.maximum_filter1d(
+            a[:, lo:],
+            size,
+            axis=1,
+            output=out[:, : t - lo],
+            mode="constant",
+            cval=-np.inf,
+            origin=-(size // 2),
+        )
+    return out
 
 
 def anomalous_span(z: FloatArray, start: int, stop: int, edge: float) -> tuple[int, int, int]:

@@ -49,9 +49,19 @@ def partner_lift_bounds(
     much, a drop if it may have fallen as much.
     """
     root = np.sqrt(observed)
-    upper = (observed + 2.0 * root + 2.0) / (expected + 1.0)
-    lower = (np.maximum(observed - 2.0 * root, 0.0) + 1.0) / (expected + 1.0)
+    base = expected + 1.0
+    upper = (observed + 2.0 * root + 2.0) / base
+    lower = np.maximum(observed - 2.0 * root, 0.0)
+    lower += 1.0
+    lower /= base
     return np.asarray(upper, dtype=np.float64), np.asarray(lower, dtype=np.float64)
+
+
+def partner_lift_upper(observed: FloatArray, expected: FloatArray) -> FloatArray:
+    """The upper bound of `partner_lift_bounds` alone."""
+    return np.asarray(
+        (observed + 2.0 * np.sqrt(observed) + 2.0) / (expected + 1.0), dtype=np.float64
+    )
 
 
 def explained_expectation(expected: FloatArray, lift: FloatArray, slack: float) -> FloatArray:

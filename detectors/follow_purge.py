@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from detectors._baseline import BaselineConfig, SeasonalBaseline, fit_seasonal_baseline
+from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
     FloatArray,
     anomalous_run,
@@ -85,36 +85,48 @@ class FollowPurgeDetector:
             return []
         follows = panel.metric("follows")
         unfollows = panel.metric("unfollows")
-        base_f = fit_seasonal_baseline(follows, panel.bucket_times, panel.judge_from, cfg.baseline)
-        base_u = fit_seasonal_baseline(
-            unfollows, panel.bucket_times, panel.judge_from, cfg.baseline
-        )
-        gain, gain_sd = _excess_windows(follows, base_f, cfg.gain_window_hours)
-        z_gain = gain / gain_sd
-        removed, removed_sd = _excess_windows(unfollows, base_u, cfg.purge_window_hours)
+        base_f = panel_baseline(panel, "follows", cfg.baseline)
+        base_u = panel_baseline(panel, "unfollows", cfg.baseline)
+        # Running sums once each: gain and concurrent-follow windows share the follows'.
+        cs_f, cs_mu_f = prefix_sums(follows), prefix_sums(base_f.mu)
+        cs_u, cs_mu_u = prefix_sums(unfollows), prefix_sums(base_u.mu)
+        gain, gain_mu = _excess_windows(cs_f, cs_mu_f, cfg.gain_window_hours)
+        removed, removed_mu = _excess_windows(cs_u, cs_mu_u, cfg.purge_window_hours)
+        removed_sd = np.sqrt(base_u.variance(removed_mu, slice(None)))
+        del removed_mu
         # Unfollows that ride along with concurrent new follows are ordinary churn (a viral
         # burst brings both at once); a purge is unfollows while follows run as usual.
         churn = _churn_ratio(follows, unfollows, base_f.history_end)
-        concurrent, _ = _excess_windows(follows, base_f, cfg.purge_window_hours)
-        removed = removed - cfg.churn_slack * churn[:, None] * np.maximum(concurrent, 0.0)
+        concurrent, _ = _excess_windows(cs_f, cs_mu_f, cfg.purge_window_hours)
+        del cs_f, cs_mu_f, cs_u, cs_mu_u
+        np.maximum(concurrent, 0.0, out=concurrent)
+        concurrent *= cfg.churn_slack * churn[:, None]
+        removed -= concurrent
+        del concurrent
         z_removed = removed / removed_sd
+        del removed_sd
         # Only purges that begin in the judged buckets are flagged; gains may lie in history.
-        starts = np.arange(removed.shape[1])
-        judged = starts[None, :] >= panel.judge_from
-        removed = np.where(judged, removed, -np.inf)
-        z_removed = np.where(judged, z_removed, -np.inf)
+        removed[:, : panel.judge_from] = -np.inf
+        z_removed[:, : panel.judge_from] = -np.inf
 
         lo, hi, n_gain = cfg.min_lag_hours, cfg.max_lag_hours, gain.shape[1]
         best_removed = _fit(forward_max(removed, lo, hi), n_gain)
         best_z = _fit(forward_max(z_removed, lo, hi), n_gain)
+        del removed, z_removed
         usable = (gain > 0) & np.isfinite(best_removed)
         share = np.divide(best_removed, gain, out=np.zeros_like(gain), where=usable)
         ok = (gain >= cfg.min_gain) & (share >= cfg.min_share) & np.isfinite(best_z)
-        q = np.where(ok, np.minimum(normal_neglog10_sf(z_gain), normal_neglog10_sf(best_z)), 0.0)
-        score = significance_score(q, cfg.significance_half) * np.minimum(
-            share / cfg.full_share, 1.0
+        # The costly normal tails only where a gain and a purge both qualify: a few cells.
+        rows, cols = np.nonzero(ok)
+        gain_ok = gain[rows, cols]
+        gain_sd = np.sqrt(base_f.variance(gain_mu[rows, cols], rows))
+        q = np.minimum(
+            normal_neglog10_sf(gain_ok / gain_sd), normal_neglog10_sf(best_z[rows, cols])
         )
-        score = np.where(ok, score, 0.0)
+        score = np.zeros_like(gain)
+        score[rows, cols] = significance_score(q, cfg.significance_half) * np.minimum(
+            share[rows, cols] / cfg.full_share, 1.0
+        )
         best_gain = np.argmax(score, axis=1)
         top = score[np.arange(panel.n_accounts), best_gain]
 
@@ -225,13 +237,15 @@ class FollowPurgeDetector:
 
 
 def _excess_windows(
-    x: FloatArray, base: SeasonalBaseline, width: int
+    cs_x: FloatArray, cs_mu: FloatArray, width: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Excess over the baseline of every `width`-hour window, and its standard deviation."""
-    mu_sum = window_sums(prefix_sums(base.mu), width, 0)
-    excess = window_sums(prefix_sums(x), width, 0) - mu_sum
-    sd = np.sqrt(base.variance(mu_sum, slice(None)))
-    return np.asarray(excess, dtype=np.float64), np.asarray(sd, dtype=np.float64)
+    """Excess over the baseline of every `width`-hour window, and the baseline's window sums.
+
+    `cs_x` and `cs_mu` are running sums (`prefix_sums`) of the counts and of the baseline.
+    """
+    mu_sum = window_sums(cs_mu, width, 0)
+    excess = window_sums(cs_x, width, 0) - mu_sum
+    return np.asarray(excess, dtype=np.float64), np.asarray(mu_sum, dtype=np.float64)
 
 
 def _churn_ratio(follows: FloatArray, unfollows: FloatArray, hist_end: int) -> FloatArray:

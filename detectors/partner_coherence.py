@@ -11,6 +11,7 @@ or a holiday lifts metric and partners together and leaves the ratio alone.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import ClassVar
@@ -113,7 +114,8 @@ class PartnerCoherenceDetector:
     def _detect_pair(self, panel: Panel, metric: str, partners: tuple[str, ...]) -> list[Finding]:
         cfg = self.config
         x = panel.metric(metric)
-        y = np.sum([panel.metric(p) for p in partners], axis=0)
+        # Summed in order, as np.sum over a stacked copy would; one partner is used as is.
+        y = functools.reduce(np.add, [panel.metric(p) for p in partners])
         ref = self._reference(x, y, panel.judge_from)
         judge_from = panel.judge_from
         # Windows lie in the judged buckets only, so running sums start there.
@@ -130,19 +132,28 @@ class PartnerCoherenceDetector:
             base = window_sums(cs_y, width, 0)
             expected = base * ratio
             # Rank windows by z|z| (how -log10 p grows); the exact tail only for the winner.
-            z = (obs - expected) / np.sqrt(expected * (1.0 + rel_sd**2 * expected) + 1.0)
-            lw = lift_weight((obs + 1.0) / (expected + 1.0), cfg.full_lift)
-            strength = np.where(obs - expected >= cfg.min_excess, z * np.abs(z), 0.0) * lw
+            # A window short of `min_excess` extra events has strength 0 whatever its z, so
+            # z and the effect weight are computed for the windows that have it alone.
+            hit_r, hit_c = np.nonzero(obs - expected >= cfg.min_excess)
+            o, e = obs[hit_r, hit_c], expected[hit_r, hit_c]
+            c = rel_sd[hit_r, 0]
+            z = (o - e) / np.sqrt(e * (1.0 + c**2 * e) + 1.0)
+            strength = np.zeros_like(obs)
+            strength[hit_r, hit_c] = (
+                z * np.abs(z) * lift_weight((o + 1.0) / (e + 1.0), cfg.full_lift)
+            )
             idx = np.argmax(strength, axis=1)
             top = strength[rows, idx]
-            better = top > best_strength
-            q, _ = _tail(obs[rows, idx], base[rows, idx], ref.ratio, ref.rel_sd)
-            q = np.where(top > 0, q, 0.0)
-            score = significance_score(q, cfg.significance_half) * lw[rows, idx]
+            # Best strengths start at 0: a better window had the excess, and top > 0.
+            better = np.flatnonzero(top > best_strength)
+            at = idx[better]
+            o, b = obs[better, at], base[better, at]
+            q, e = _tail(o, b, ref.ratio[better], ref.rel_sd[better])
+            lw = lift_weight((o + 1.0) / (e + 1.0), cfg.full_lift)
             best_strength[better] = top[better]
-            best_score[better] = score[better]
+            best_score[better] = significance_score(q, cfg.significance_half) * lw
             best_width[better] = width
-            best_start[better] = judge_from + idx[better]
+            best_start[better] = judge_from + at
 
         out: list[Finding] = []
         for i in np.flatnonzero(best_score >= cfg.min_score):

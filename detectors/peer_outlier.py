@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 from pyod.models.ecod import ECOD
 
-from detectors._baseline import BaselineConfig, SeasonalBaseline, fit_seasonal_baseline
+from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
     FloatArray,
     anomalous_run,
@@ -101,9 +101,7 @@ class PeerOutlierDetector:
             logger.debug("peer_outlier needs history and at least %d accounts", cfg.min_band_size)
             return []
         baselines = {
-            m: fit_seasonal_baseline(panel.metric(m), panel.bucket_times, j, cfg.baseline)
-            for m in _GROWTH_METRICS
-            if m in panel.values
+            m: panel_baseline(panel, m, cfg.baseline) for m in _GROWTH_METRICS if m in panel.values
         }
         if not baselines:
             return []

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 
-from detectors._baseline import BaselineConfig, fit_seasonal_baseline
+from detectors._baseline import BaselineConfig, panel_baseline
 from detectors._common import (
     FloatArray,
     bucket_datetime,
@@ -103,7 +103,7 @@ class RegularityDetector:
     def _detect_metric(self, panel: Panel, metric: str) -> list[Finding]:
         cfg = self.config
         full = panel.metric(metric)
-        base = fit_seasonal_baseline(full, panel.bucket_times, panel.judge_from, cfg.baseline)
+        base = panel_baseline(panel, metric, cfg.baseline)
         mu = base.mu
         j = panel.judge_from
         rhythm = _rhythm(full[:, j:], mu[:, j:], base.dispersion)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from statsmodels.tsa.seasonal import STL
 
-from detectors._baseline import BaselineConfig, SeasonalBaseline, fit_seasonal_baseline
+from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
     FloatArray,
     anomalous_span,
@@ -35,11 +35,11 @@ from detectors._common import (
     window_sums,
     window_widths,
 )
+from detectors._partner_lifts import PartnerLifts, partner_bounds
 from detectors._partners import (
     describe_partners,
     explained_expectation,
     partner_lift,
-    partner_lift_bounds,
     partners_present,
 )
 from detectors.findings import METRICS, Evidence, Finding, Panel
@@ -111,19 +111,28 @@ class SeasonalBaselineDetector:
         if judged < 1 or panel.n_accounts == 0:
             return []
         cfg = self.config
+        j = panel.judge_from
         needed = {m for m in cfg.metrics if m in panel.values}
         partners = {m: partners_present(panel, m) for m in needed}
         needed |= {p for ps in partners.values() for p in ps}
-        baselines = {
-            m: fit_seasonal_baseline(
-                panel.metric(m), panel.bucket_times, panel.judge_from, cfg.baseline
+        baselines = {m: panel_baseline(panel, m, cfg.baseline) for m in sorted(needed)}
+        # Partner sums reach `lead` buckets back, so a burst at the very start of the
+        # judged window can still be explained by partners that rose just before it.
+        lead = min(cfg.partner_context_hours, j)
+        sums = {
+            p: (
+                prefix_sums(panel.metric(p)[:, j - lead :]),
+                prefix_sums(_judged_mu(baselines[p], j - lead)),
             )
-            for m in sorted(needed)
+            for p in sorted({p for ps in partners.values() for p in ps})
         }
+        lifts = PartnerLifts(sums, lead, cfg.partner_context_hours)
         findings: list[Finding] = []
         for metric in cfg.metrics:
             if metric in panel.values:
-                findings.extend(self._detect_metric(panel, metric, partners[metric], baselines))
+                findings.extend(
+                    self._detect_metric(panel, metric, partners[metric], baselines, lifts)
+                )
         findings.sort(key=lambda f: f.score, reverse=True)
         return findings
 
@@ -133,6 +142,7 @@ class SeasonalBaselineDetector:
         metric: str,
         partners: tuple[str, ...],
         baselines: dict[str, SeasonalBaseline],
+        lifts: PartnerLifts,
     ) -> list[Finding]:
         cfg = self.config
         j = panel.judge_from
@@ -140,20 +150,11 @@ class SeasonalBaselineDetector:
         # Window sums only ever cover judged buckets: running sums of those alone suffice.
         cs_x = prefix_sums(panel.metric(metric)[:, j:])
         cs_mu = prefix_sums(_judged_mu(base, j))
-        # Partner sums reach `lead` buckets back, so a burst at the very start of the
-        # judged window can still be explained by partners that rose just before it.
-        lead = min(cfg.partner_context_hours, j)
-        cs_partner = {
-            p: (
-                prefix_sums(panel.metric(p)[:, j - lead :]),
-                prefix_sums(_judged_mu(baselines[p], j - lead)),
-            )
-            for p in partners
-        }
-        best = self._screen(base, cs_x, cs_mu, cs_partner, j, lead)
+        best = self._screen(base, cs_x, cs_mu, partners, lifts, j)
 
         candidates = np.flatnonzero((best.score >= cfg.min_score) & (best.width > 0))
         candidates = candidates[np.argsort(-best.score[candidates])]
+        cs_partner = {p: lifts.sums[p] for p in partners}
         out: list[Finding] = []
         for rank, i in enumerate(candidates):
             finding = self._describe(
@@ -169,15 +170,17 @@ class SeasonalBaselineDetector:
         base: SeasonalBaseline,
         cs_x: FloatArray,
         cs_mu: FloatArray,
-        cs_partner: dict[str, tuple[FloatArray, FloatArray]],
+        partners: tuple[str, ...],
+        lifts: PartnerLifts,
         judge_from: int,
-        lead: int,
     ) -> _Best:
         """Every account, every window width and start at once: the strongest window each.
 
         The running sums start at the first judged bucket. Windows are ranked by z|z| times
         the effect weight (what -log10 p grows like), so the costly exact tail is computed
-        only for each account's chosen window.
+        only for each account's chosen window. A window short of `min_excess` extra (or
+        missing) events has strength 0 whatever its z, so z and the effect weight are
+        computed only for the windows that have it: on most metrics a small share.
         """
         cfg = self.config
         n = cs_x.shape[0]
@@ -193,35 +196,53 @@ class SeasonalBaselineDetector:
         for width in window_widths(judged, cfg.window_hours):
             obs = window_sums(cs_x, width, 0)
             mu = window_sums(cs_mu, width, 0)
-            if cs_partner:
-                up_lift, down_lift = _partner_bounds(
-                    cs_partner, width, np.arange(obs.shape[1]), lead, cfg.partner_context_hours
-                )
-            else:
-                up_lift = down_lift = np.ones(obs.shape)
+            up_lift, down_lift = lifts.bounds(partners, width) if partners else (None, None)
             for direction in (_UP, _DOWN):
+                # Without partners the lift is 1 and the expectation the baseline itself.
                 if direction == _UP:
-                    exp = explained_expectation(mu, up_lift, cfg.partner_slack)
+                    exp = (
+                        mu
+                        if up_lift is None
+                        else explained_expectation(mu, up_lift, cfg.partner_slack)
+                    )
                     excess = obs - exp
-                    ratio = (obs + 1.0) / (exp + 1.0)
                     weight = 1.0
                 else:
-                    exp = mu * down_lift
+                    exp = mu if down_lift is None else mu * down_lift
                     excess = exp - obs
-                    ratio = (exp + 1.0) / (obs + 1.0)
                     weight = cfg.drop_weight
-                z = excess / np.sqrt(base.variance(exp, slice(None)))
-                lw = lift_weight(ratio, cfg.full_lift)
-                strength = np.where(excess >= cfg.min_excess, z * np.abs(z), 0.0) * lw * weight
+                hit_rows, hit_cols = np.nonzero(excess >= cfg.min_excess)
+                z, lw = _window_z(
+                    base,
+                    direction,
+                    obs[hit_rows, hit_cols],
+                    exp[hit_rows, hit_cols],
+                    excess[hit_rows, hit_cols],
+                    hit_rows,
+                    cfg.full_lift,
+                )
+                strength = np.zeros_like(excess)
+                strength[hit_rows, hit_cols] = z * np.abs(z) * lw * weight
                 idx = np.argmax(strength, axis=1)
                 top = strength[rows, idx]
-                better = top > best.strength
-                q = np.where(top > 0, normal_neglog10_sf(z[rows, idx]), 0.0)
-                score = significance_score(q, cfg.significance_half) * lw[rows, idx]
+                # Best strengths start at 0: a better window had the excess, and top > 0.
+                better = np.flatnonzero(top > best.strength)
+                at = idx[better]
+                z, lw = _window_z(
+                    base,
+                    direction,
+                    obs[better, at],
+                    exp[better, at],
+                    excess[better, at],
+                    better,
+                    cfg.full_lift,
+                )
+                q = normal_neglog10_sf(z)
+                score = significance_score(q, cfg.significance_half) * lw
                 best.strength[better] = top[better]
-                best.score[better] = (score * weight)[better]
+                best.score[better] = score * weight
                 best.width[better] = width
-                best.start[better] = judge_from + idx[better]
+                best.start[better] = judge_from + at
                 best.direction[better] = direction
         return best
 
@@ -257,7 +278,7 @@ class SeasonalBaselineDetector:
         factor = 1.0
         if cs_partner:
             one = {p: (cs[i : i + 1], cm[i : i + 1]) for p, (cs, cm) in cs_partner.items()}
-            up, down = _partner_bounds(one, width, np.array([a]), lead, cfg.partner_context_hours)
+            up, down = partner_bounds(one, width, np.array([a]), lead, cfg.partner_context_hours)
             if direction == _UP:
                 factor = 1.0 + (float(up[0, 0]) - 1.0) * cfg.partner_slack
             else:
@@ -341,42 +362,22 @@ class SeasonalBaselineDetector:
 
 
 def _judged_mu(base: SeasonalBaseline, judge_from: int) -> FloatArray:
-    return np.asarray(base.expected[:, judge_from:] * base.platform[judge_from:], dtype=np.float64)
+    return base.mu[:, judge_from:]
 
 
-def _partner_bounds(
-    cs_partner: dict[str, tuple[FloatArray, FloatArray]],
-    width: int,
-    starts: npt.NDArray[np.int64],
-    lead: int,
-    context: int,
+def _window_z(
+    base: SeasonalBaseline,
+    direction: int,
+    obs: FloatArray,
+    exp: FloatArray,
+    excess: FloatArray,
+    rows: npt.NDArray[np.intp],
+    full_lift: float,
 ) -> tuple[FloatArray, FloatArray]:
-    """Per account and window start, the partner lift allowed for spikes and for drops.
-
-    Spikes get the most generous upper bound over partners and over three spans: the window
-    itself, and `context` hours ending with it or starting with it, because a short window
-    holds too few partner events (a viral hour brings 5 clicks, a viral evening 40).
-    Drops get the lowest lower bound over partners in the window itself. `starts` are in
-    judged coordinates; the partner running sums begin `lead` buckets before the judged part.
-    """
-    lo = starts + lead
-    hi = lo + width
-    end = next(iter(cs_partner.values()))[0].shape[1] - 1
-    spans = [(lo, hi)]
-    if context > width:
-        spans += [(np.maximum(hi - context, 0), hi), (lo, np.minimum(lo + context, end))]
-    uppers: list[FloatArray] = []
-    lowers: list[FloatArray] = []
-    for cs, cm in cs_partner.values():
-        for k, (a, b) in enumerate(spans):
-            upper, lower = partner_lift_bounds(cs[:, b] - cs[:, a], cm[:, b] - cm[:, a])
-            uppers.append(upper)
-            if k == 0:
-                lowers.append(lower)
-    return (
-        np.asarray(np.maximum(np.max(uppers, axis=0), 1.0)),
-        np.asarray(np.minimum(np.min(lowers, axis=0), 1.0)),
-    )
+    """z of windows' excess (in `direction`) and their effect weight; windows flattened."""
+    z = excess / np.sqrt(base.variance(exp, rows))
+    ratio = (obs + 1.0) / (exp + 1.0) if direction == _UP else (exp + 1.0) / (obs + 1.0)
+    return np.asarray(z, dtype=np.float64), lift_weight(ratio, full_lift)
 
 
 def _stl_expected(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 import pytest
@@ -73,7 +74,12 @@ def test_every_detector_finds_its_fraud_in_judged_buckets_only(clean: Synth, che
 
 # The shape of a scheduled run: two weeks of history (weekday factors in play), 24 judged
 # hours, and a small account's viral night whose partners are only a handful of events.
-PRODUCTION_SHAPE = {"days": 15, "judge_hours": 24}
+class _Shape(TypedDict):
+    days: int
+    judge_hours: int
+
+
+PRODUCTION_SHAPE: _Shape = {"days": 15, "judge_hours": 24}
 
 
 @pytest.mark.parametrize("seed", [40, 43])
