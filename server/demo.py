@@ -112,6 +112,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print("\n" + evaluation.summary())
             for pattern, score in sorted(evaluation.per_pattern.items()):
                 print(f"  {pattern:<22} found {score.found}/{score.cases}")
+            for hit in evaluation.hard_negative_hits:
+                print(f"  alert on a hard negative: {hit}")
             panel = service.store.series(config.start, end)
             report = Path(args.report)
             write_report(report, alerts, panel, evaluation, "engagewatch demo")

@@ -19,6 +19,7 @@ class TruthLike(Protocol):
 
 class AlertLike(Protocol):
     account_id: str
+    detector: str
     member_ids: Sequence[str]
     target_ids: Sequence[str]
 
@@ -37,8 +38,13 @@ class PatternScore:
 class Evaluation:
     alerts: int
     true_alerts: int
-    hard_negative_alerts: int
     per_pattern: dict[str, PatternScore] = field(default_factory=dict)
+    # "account: detector/pattern on <hard negative kind>" for each alert on a hard negative.
+    hard_negative_hits: list[str] = field(default_factory=list)
+
+    @property
+    def hard_negative_alerts(self) -> int:
+        return len(self.hard_negative_hits)
 
     @property
     def precision(self) -> float:
@@ -82,14 +88,17 @@ def evaluate(alerts: Sequence[AlertLike], truth: Iterable[TruthLike]) -> Evaluat
         score.cases += 1
         score.found += any(_touches(a, case) for a in alerts)
     true_alerts = sum(1 for a in alerts if any(_touches(a, c) for c in fraud))
-    hard_negative_alerts = sum(
-        1
-        for a in alerts
-        if not any(_touches(a, c) for c in fraud) and any(_touches(a, c) for c in negatives)
-    )
+    hard_negative_hits = []
+    for alert in alerts:
+        if any(_touches(alert, c) for c in fraud):
+            continue
+        hit = next((c for c in negatives if _touches(alert, c)), None)
+        if hit is not None:
+            kind = hit.pattern.removeprefix("hard_negative:")
+            hard_negative_hits.append(f"{alert.account_id}: {alert.detector} on {kind}")
     return Evaluation(
         alerts=len(alerts),
         true_alerts=true_alerts,
-        hard_negative_alerts=hard_negative_alerts,
         per_pattern=per_pattern,
+        hard_negative_hits=hard_negative_hits,
     )

@@ -107,6 +107,8 @@ def write_report(
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"]
     parts.append(f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
     parts.append(f"<p>{html.escape(evaluation.summary())}</p>")
+    for hit in evaluation.hard_negative_hits:
+        parts.append(f"<p>alert on a hard negative: {html.escape(hit)}</p>")
     parts.append("<table><tr><th>pattern</th><th>planted cases</th><th>found</th></tr>")
     for pattern, score in sorted(evaluation.per_pattern.items()):
         parts.append(f"<tr><td>{pattern}</td><td>{score.cases}</td><td>{score.found}</td></tr>")
