@@ -5,11 +5,14 @@ Used by the test fixtures and by the benchmarks, so both measure against a real 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from clickhouse_driver import Client
@@ -67,6 +70,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def _quiet_driver() -> Iterator[None]:
+    driver = logging.getLogger("clickhouse_driver")
+    level = driver.level
+    driver.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
+
+
 class ClickHouseServer:
     """A clickhouse-server child process with its own directory, config and ports."""
 
@@ -107,7 +121,8 @@ class ClickHouseServer:
         client = Client("127.0.0.1", port=self.tcp_port, connect_timeout=1)
         while True:
             try:
-                client.execute("SELECT 1")
+                with _quiet_driver():  # each refused try would log a traceback
+                    client.execute("SELECT 1")
                 client.disconnect()
                 return
             except Exception as e:
