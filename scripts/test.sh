@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's checks and tests: generated code up to date, buf lint, Prometheus rule tests,
-# ruff, then pytest.
+# ruff, mypy --strict, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +17,5 @@ fi
 promtool test rules dashboards/prometheus/*.test.yml
 python -m ruff check .
 python -m ruff format --check .
+python -m mypy --explicit-package-bases server detectors graphs
 python -m pytest -q "$@"
