@@ -64,6 +64,24 @@ def partner_lift_upper(observed: FloatArray, expected: FloatArray) -> FloatArray
     )
 
 
+def proportional_lift(observed: FloatArray, implied: FloatArray) -> FloatArray:
+    """The largest lift of a metric its pooled partners are consistent with, else 1.
+
+    `observed` is the partners' pooled count in a window and `implied` what the metric's own
+    expectation there converts to at the account's usual partner rates. Judged against the
+    metric's expectation rather than each partner's, sparse partners need no smoothing that
+    caps their lift: a few comments at night, where well under one was due, can vouch for a
+    hundredfold night-time burst. The bound is the largest organic mean `observed` is not two
+    Poisson sds below, and it is granted only when the partners rose beyond doubt themselves,
+    so flat partners never vouch for a burst however sparse they are.
+    """
+    root = np.sqrt(implied)
+    rose = observed > implied + 2.0 * root + 2.0
+    bound = (1.0 + np.sqrt(1.0 + observed)) ** 2
+    lift = np.divide(bound, implied, out=np.ones_like(bound), where=rose & (implied > 0.0))
+    return np.asarray(np.maximum(lift, 1.0), dtype=np.float64)
+
+
 def explained_expectation(expected: FloatArray, lift: FloatArray, slack: float) -> FloatArray:
     """The expectation of a metric once partners that rose are allowed to carry it along.
 
