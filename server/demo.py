@@ -25,9 +25,10 @@ from engagewatch.v1 import (
     types_pb2,
 )
 from server.app import start_service
-from server.config import Settings
+from server.config import DetectionSettings, Settings
 from server.convert import to_timestamp
 from server.detection import floor_hour
+from server.errors import InvalidArgument
 from server.evaluation import evaluate
 from server.report import write_report
 from server.sim_client import stream_simulation
@@ -35,7 +36,8 @@ from server.simulator import SimulationConfig, simulate
 
 logger = logging.getLogger(__name__)
 
-JUDGED_WINDOW = timedelta(days=3)  # the simulator plants its fraud in the last three days
+JUDGED_HOURS = 72  # the simulator plants its fraud in the last three days
+JUDGED_WINDOW = timedelta(hours=JUDGED_HOURS)
 
 
 def list_all_alerts(channel: grpc.Channel) -> list[alert_service_pb2.Alert]:
@@ -65,11 +67,18 @@ def _print_alerts(alerts: list[alert_service_pb2.Alert]) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.days < 5:
+        raise InvalidArgument("--days must be at least 5: two days of history and three judged")
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="engagewatch-demo-") as scratch:
         store_url = args.store or f"chdb://{scratch}/store"
         settings = Settings(
-            store_url=store_url, grpc_address="127.0.0.1:0", metrics_address="127.0.0.1:0"
+            store_url=store_url,
+            grpc_address="127.0.0.1:0",
+            metrics_address="127.0.0.1:0",
+            # The baseline is the simulated history before the judged window, no more:
+            # hours before the platform existed would read as zeros.
+            detection=DetectionSettings(history_hours=args.days * 24 - JUDGED_HOURS),
         )
         service = start_service(settings)
         try:
