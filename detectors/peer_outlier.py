@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from pyod.models.ecod import ECOD
 
 from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
@@ -129,6 +128,8 @@ class PeerOutlierDetector:
             # Only the suspicious side of each feature counts: fewer clicks per impression
             # or a burstier hour is not what fakes look like.
             one_sided = np.maximum(z * sign[None, :], 0.0)
+            from pyod.models.ecod import ECOD  # here: pyod pulls in sklearn, 2 s at import
+
             model = ECOD()
             model.fit(one_sided)
             o = np.asarray(model.decision_scores_, dtype=np.float64)
