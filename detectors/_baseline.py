@@ -13,6 +13,7 @@ config and shares the fit with every detector judging that panel (see `_memo`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 _MIN_HISTORY = 24  # less than a day of history says nothing about hours of the day
 _PLATFORM_SAMPLE = 20_000
 _DENSE_GROUP_COUNT = 50.0  # expected events per group and hour that need no smoothing
+_BLOCK_ROWS = 256  # accounts per block: a block's history and temporaries fit in cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,13 @@ def fit_seasonal_baseline(
     judge_from: int,
     config: BaselineConfig | None = None,
 ) -> SeasonalBaseline:
-    """Learn the seasonal baseline of every account from the history buckets of `x`."""
+    """Learn the seasonal baseline of every account from the history buckets of `x`.
+
+    Everything but the platform's hour shape and its per-bucket factor is per account, so
+    the fit walks the panel in blocks of `_BLOCK_ROWS` accounts whose temporaries stay in
+    cache: each pass reads the panel once instead of once per full-size temporary. Every
+    value is computed by the same operations as a whole-panel fit, so results are identical.
+    """
     cfg = config or BaselineConfig()
     n, t = x.shape
     # Too little history: learn from the whole panel; winsorizing keeps short anomalies out.
@@ -104,20 +112,20 @@ def fit_seasonal_baseline(
     # median per slot instead of a gather per hour. An older partial day is left out.
     days = hist_end // 24
     first = hist_end - days * 24
-    hist = x[:, first:hist_end]
-    by_day = hist.reshape(n, days, 24)
     slot_hour = hod[first : first + 24]
-    # Medians partition a copy laid out (account, hour-slot, day), days contiguous; the
-    # rest works on the history in time order, so no second transposed copy is needed.
-    med = median(by_day.transpose(0, 2, 1).copy(order="C"), axis=2, overwrite=True)
-    # Mean absolute deviation from the median: robust enough for a cap, and no second sort.
-    dev = by_day - med[:, None, :]
-    np.abs(dev, out=dev)
-    mean_dev = 1.2533 * dev.mean(axis=1)
-    spread = np.maximum(mean_dev, np.maximum(np.sqrt(med), 1.0))
-    capped = np.minimum(by_day, (med + cfg.winsor_k * spread)[:, None, :], out=dev)
+    weekly = days >= 14
+    hist_times = bucket_times[first:hist_end]
+
+    # Pass 1: the robust hour-of-day means, the winsorizing caps and the weekday factors.
+    cap = np.empty((n, 24))  # by hour-slot; the history is re-capped from it in pass 2
     hour_mean = np.empty((n, 24))
-    hour_mean[:, slot_hour] = capped.mean(axis=1)
+    weekday = np.ones((n, 7))
+    for a, b in _blocks(n):
+        by_day = x[a:b, first:hist_end].reshape(b - a, days, 24)
+        capped = _cap_block(by_day, cap[a:b], cfg.winsor_k)
+        hour_mean[a:b, slot_hour] = capped.mean(axis=1)
+        if weekly:
+            weekday[a:b] = _weekday_factor(capped.reshape(b - a, days * 24), hist_times, cfg)
 
     level = hour_mean.mean(axis=1)
     shape = _platform_shape(hour_mean, level)
@@ -125,34 +133,41 @@ def fit_seasonal_baseline(
     counts = hour_mean * days
     weight = counts / (counts + cfg.shrink_counts)
     profile = weight * hour_mean + (1.0 - weight) * level[:, None] * shape[None, :]
+    del hour_mean, counts, weight
+    # Each hour of the week once, then one gather per row: a single pass over (n, t).
+    slots = hod * 7 + day_of_week(bucket_times) if weekly else hod
 
-    winsorized = capped.reshape(n, days * 24)
-    del capped, dev
-    # np.take, not profile[:, hod]: fancy indexing there returns a column-major array, which
-    # makes every later pass along time (running sums, rows of one account) stride badly.
-    if days >= 14:
-        weekday = _weekday_factor(winsorized, bucket_times[first:hist_end], cfg)
-        # Each hour of the week once, then one gather: a single pass over (n, t).
-        week = (profile[:, :, None] * weekday[:, None, :]).reshape(n, 24 * 7)
-        expected = np.take(week, hod * 7 + day_of_week(bucket_times), axis=1)
-    else:
-        expected = np.take(profile, hod, axis=1)
+    def expected(rows: npt.NDArray[np.intp] | slice, out: FloatArray | None = None) -> FloatArray:
+        # np.take, not table[:, slots]: fancy indexing there returns a column-major array,
+        # which makes every later pass along time stride badly. Slots are always in range:
+        # mode="clip" lets np.take write straight into `out` instead of through a buffer.
+        if weekly:
+            table = (profile[rows, :, None] * weekday[rows, None, :]).reshape(-1, 24 * 7)
+        else:
+            table = profile[rows]
+        return np.asarray(np.take(table, slots, axis=1, out=out, mode="clip"), dtype=np.float64)
 
     platform = _platform_factor(x, expected, level)
-    mu = expected
-    mu *= platform[None, :]  # in place: `expected` itself is not needed past this point
-    mu_hist = mu[:, first:hist_end]
-    # Moment estimate on winsorized history, each bucket's term capped: robust enough, and
-    # free of the sorting a median over every bucket would cost. In place, as the
-    # winsorized history is not needed past this point.
-    terms = winsorized
-    terms -= mu_hist
-    terms **= 2
-    terms /= mu_hist + 0.5
-    np.minimum(terms, 25.0, out=terms)
-    dispersion = np.maximum(terms.mean(axis=1), 1.0)
-    del terms, winsorized
-    rel_sd = _daily_rel_sd(hist, mu_hist, dispersion, cfg.rel_sd_floor)
+
+    # Pass 2: the expectation times the platform factor, and the noise around it.
+    mu = np.empty((n, t))
+    dispersion = np.empty(n)
+    rel_sd = np.empty(n)
+    for a, b in _blocks(n):
+        mu_b = expected(slice(a, b), out=mu[a:b])
+        mu_b *= platform[None, :]
+        hist = x[a:b, first:hist_end]
+        mu_hist = mu_b[:, first:hist_end]
+        # Moment estimate on winsorized history, each bucket's term capped: robust enough,
+        # and free of the sorting a median over every bucket would cost.
+        terms = np.minimum(hist.reshape(b - a, days, 24), cap[a:b, None, :])
+        terms = terms.reshape(b - a, days * 24)
+        terms -= mu_hist
+        terms **= 2
+        terms /= mu_hist + 0.5
+        np.minimum(terms, 25.0, out=terms)
+        dispersion[a:b] = np.maximum(terms.mean(axis=1), 1.0)
+        rel_sd[a:b] = _daily_rel_sd(hist, mu_hist, dispersion[a:b], cfg.rel_sd_floor)
     for array in (mu, platform, dispersion, rel_sd):
         array.flags.writeable = False  # shared by every detector judging the panel
     return SeasonalBaseline(
@@ -163,6 +178,28 @@ def fit_seasonal_baseline(
         history_end=hist_end,
         history_start=first,
     )
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    """[start, stop) row ranges of at most `_BLOCK_ROWS` accounts covering `n`."""
+    return [(a, min(a + _BLOCK_ROWS, n)) for a in range(0, n, _BLOCK_ROWS)]
+
+
+def _cap_block(by_day: FloatArray, cap: FloatArray, winsor_k: float) -> FloatArray:
+    """The (rows, day, hour-slot) history capped at median + k * spread per hour-slot.
+
+    Writes each row's cap per hour-slot into `cap`; returns a new array.
+    """
+    # Medians partition a copy laid out (account, hour-slot, day), days contiguous; the
+    # rest works on the history in time order, so no second transposed copy is needed.
+    med = median(by_day.transpose(0, 2, 1).copy(order="C"), axis=2, overwrite=True)
+    # Mean absolute deviation from the median: robust enough for a cap, and no second sort.
+    dev = by_day - med[:, None, :]
+    np.abs(dev, out=dev)
+    mean_dev = 1.2533 * dev.mean(axis=1)
+    spread = np.maximum(mean_dev, np.maximum(np.sqrt(med), 1.0))
+    cap[...] = med + winsor_k * spread
+    return np.minimum(by_day, cap[:, None, :], out=dev)
 
 
 def panel_baseline(
@@ -211,21 +248,29 @@ def _weekday_factor(
     return factor
 
 
-def _platform_factor(x: FloatArray, expected: FloatArray, level: FloatArray) -> FloatArray:
+def _platform_factor(
+    x: FloatArray,
+    expected_of: Callable[[npt.NDArray[np.intp] | slice], FloatArray],
+    level: FloatArray,
+) -> FloatArray:
     """Per bucket, the platform's observed / expected: the median over groups of accounts.
 
     Accounts are pooled into groups (each mixing sizes), and for sparse metrics buckets
     into 3-hour sums, so ratios are usable; the median over groups keeps one account's
     own spike out of the platform factor, and capping each account at 10x its expectation
-    keeps a giant account from dominating its group.
+    keeps a giant account from dominating its group. `expected_of(rows)` is the seasonal
+    expectation of those accounts.
     """
     # Every k-th account by size: at most _PLATFORM_SAMPLE of them estimate the platform
     # as well as all would, at a fraction of the cost on very large panels.
     by_size = np.argsort(level)
     rows = by_size[:: max(1, -(-len(by_size) // _PLATFORM_SAMPLE))]
+    # The expectation only of the rows sampled: on large panels a small share of them.
     if len(rows) < x.shape[0]:
-        x, expected = x[rows], expected[rows]
+        x, expected = x[rows], expected_of(rows)
         rows = np.arange(len(rows))
+    else:
+        expected = expected_of(slice(None))
     n = len(rows)
     groups = int(np.clip(n // 20, 1, 64))
     # Consecutive accounts by size go to different groups, so every group mixes sizes.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
@@ -34,6 +35,8 @@ from detectors._common import (
 from detectors.findings import Evidence, Finding, Panel
 
 logger = logging.getLogger(__name__)
+
+_BLOCK_ROWS = 256  # accounts screened at a time: a block's window arrays fit in cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,20 +90,51 @@ class FollowPurgeDetector:
         unfollows = panel.metric("unfollows")
         base_f = panel_baseline(panel, "follows", cfg.baseline)
         base_u = panel_baseline(panel, "unfollows", cfg.baseline)
+        churn = _churn_ratio(follows, unfollows, base_f.history_end)
+        # Every step is per account: a block of accounts at a time keeps the dozen window
+        # arrays of the screen in cache instead of streaming each one through memory.
+        n = panel.n_accounts
+        top = np.empty(n)
+        best_gain = np.empty(n, dtype=np.intp)
+        for a in range(0, n, _BLOCK_ROWS):
+            b = min(a + _BLOCK_ROWS, n)
+            top[a:b], best_gain[a:b] = self._screen(panel, a, b, base_f, base_u, churn)
+
+        findings: list[Finding] = []
+        for i in np.flatnonzero(top >= cfg.min_score):
+            findings.append(
+                self._describe(
+                    panel, int(i), int(best_gain[i]), float(top[i]), base_f, base_u, churn[i]
+                )
+            )
+        findings.sort(key=lambda f: f.score, reverse=True)
+        return findings
+
+    def _screen(
+        self,
+        panel: Panel,
+        a: int,
+        b: int,
+        base_f: SeasonalBaseline,
+        base_u: SeasonalBaseline,
+        churn: FloatArray,
+    ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+        """Accounts [a, b): the best gain window's score and start of each."""
+        cfg = self.config
         # Running sums once each: gain and concurrent-follow windows share the follows'.
-        cs_f, cs_mu_f = prefix_sums(follows), prefix_sums(base_f.mu)
-        cs_u, cs_mu_u = prefix_sums(unfollows), prefix_sums(base_u.mu)
+        cs_f, cs_mu_f = prefix_sums(panel.metric("follows")[a:b]), prefix_sums(base_f.mu[a:b])
+        cs_u = prefix_sums(panel.metric("unfollows")[a:b])
+        cs_mu_u = prefix_sums(base_u.mu[a:b])
         gain, gain_mu = _excess_windows(cs_f, cs_mu_f, cfg.gain_window_hours)
         removed, removed_mu = _excess_windows(cs_u, cs_mu_u, cfg.purge_window_hours)
-        removed_sd = np.sqrt(base_u.variance(removed_mu, slice(None)))
+        removed_sd = np.sqrt(base_u.variance(removed_mu, slice(a, b)))
         del removed_mu
         # Unfollows that ride along with concurrent new follows are ordinary churn (a viral
         # burst brings both at once); a purge is unfollows while follows run as usual.
-        churn = _churn_ratio(follows, unfollows, base_f.history_end)
         concurrent, _ = _excess_windows(cs_f, cs_mu_f, cfg.purge_window_hours)
         del cs_f, cs_mu_f, cs_u, cs_mu_u
         np.maximum(concurrent, 0.0, out=concurrent)
-        concurrent *= cfg.churn_slack * churn[:, None]
+        concurrent *= cfg.churn_slack * churn[a:b, None]
         removed -= concurrent
         del concurrent
         z_removed = removed / removed_sd
@@ -119,7 +153,7 @@ class FollowPurgeDetector:
         # The costly normal tails only where a gain and a purge both qualify: a few cells.
         rows, cols = np.nonzero(ok)
         gain_ok = gain[rows, cols]
-        gain_sd = np.sqrt(base_f.variance(gain_mu[rows, cols], rows))
+        gain_sd = np.sqrt(base_f.variance(gain_mu[rows, cols], rows + a))
         q = np.minimum(
             normal_neglog10_sf(gain_ok / gain_sd), normal_neglog10_sf(best_z[rows, cols])
         )
@@ -128,17 +162,7 @@ class FollowPurgeDetector:
             share[rows, cols] / cfg.full_share, 1.0
         )
         best_gain = np.argmax(score, axis=1)
-        top = score[np.arange(panel.n_accounts), best_gain]
-
-        findings: list[Finding] = []
-        for i in np.flatnonzero(top >= cfg.min_score):
-            findings.append(
-                self._describe(
-                    panel, int(i), int(best_gain[i]), float(top[i]), base_f, base_u, churn[i]
-                )
-            )
-        findings.sort(key=lambda f: f.score, reverse=True)
-        return findings
+        return score[np.arange(b - a), best_gain], best_gain
 
     def _describe(
         self,

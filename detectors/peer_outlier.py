@@ -45,6 +45,7 @@ _RATIOS = (
 )
 _DISPERSION_METRICS = ("clicks", "impressions", "follows")
 _MIN_DISPERSION_HOURS = 12  # fewer hourly counts give no usable variance
+_BLOCK_ROWS = 1024  # accounts pooled at a time: a block of the pooled panel fits in cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,20 +271,22 @@ def _features(
         specs.append(_Feature(f"growth_{m}", m, m, 1, scored=False))
     scale = judged_hours / hist_hours
 
-    def log_change(num: FloatArray, den: FloatArray) -> FloatArray:
-        """Change of log(num / den) from history (scaled to the judged span) to now."""
-        now = np.log((num[:, j:].sum(axis=1) + pseudo) / (den[:, j:].sum(axis=1) + pseudo))
-        before = np.log(
-            (num[:, :j].sum(axis=1) * scale + pseudo) / (den[:, :j].sum(axis=1) * scale + pseudo)
-        )
+    def log_change(num: list[FloatArray], den: list[FloatArray]) -> FloatArray:
+        """Change of log(num / den) from history (scaled to the judged span) to now.
+
+        `num` and `den` are each the sum of the metrics listed.
+        """
+        num_before, num_now = _split_sums(num, j)
+        den_before, den_now = _split_sums(den, j)
+        now = np.log((num_now + pseudo) / (den_now + pseudo))
+        before = np.log((num_before * scale + pseudo) / (den_before * scale + pseudo))
         return np.asarray(now - before, dtype=np.float64)
 
     for m, partners in _RATIOS:
         present = [p for p in partners if p in panel.values]
         if m not in panel.values or not present:
             continue
-        y = np.sum([panel.metric(p) for p in present], axis=0)
-        columns.append(log_change(panel.metric(m), y))
+        columns.append(log_change([panel.metric(m)], [panel.metric(p) for p in present]))
         label = f"{m} per {' and '.join(present)}"
         specs.append(_Feature(f"ratio_{m}_per_{'_'.join(present)}", m, label, 1))
     for m in _DISPERSION_METRICS:
@@ -297,9 +300,29 @@ def _features(
         label = f"hourly {m} dispersion"
         specs.append(_Feature(f"dispersion_{m}", m, label, -1, floor=0.3))
     if "follows" in panel.values and "unfollows" in panel.values:
-        columns.append(log_change(panel.metric("unfollows"), panel.metric("follows")))
+        columns.append(log_change([panel.metric("unfollows")], [panel.metric("follows")]))
         specs.append(_Feature("unfollow_per_follow", "unfollows", "unfollows per follow", 1))
     return np.column_stack(columns), specs
+
+
+def _split_sums(arrays: list[FloatArray], j: int) -> tuple[FloatArray, FloatArray]:
+    """Per account, the total of `arrays` summed over buckets [0, j) and [j, t).
+
+    Several arrays are added a block of accounts at a time, in order, as one sum over them
+    would: the same totals to the last bit, without a full-size pooled panel.
+    """
+    if len(arrays) == 1:
+        return arrays[0][:, :j].sum(axis=1), arrays[0][:, j:].sum(axis=1)
+    n = arrays[0].shape[0]
+    before, now = np.empty(n), np.empty(n)
+    for a in range(0, n, _BLOCK_ROWS):
+        b = min(a + _BLOCK_ROWS, n)
+        pooled = arrays[0][a:b].copy()
+        for x in arrays[1:]:
+            pooled += x[a:b]
+        before[a:b] = pooled[:, :j].sum(axis=1)
+        now[a:b] = pooled[:, j:].sum(axis=1)
+    return before, now
 
 
 def _phrase(spec: _Feature, value: float, peer_median: float) -> str:

@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 _UP = 1
 _DOWN = -1
 _STL_MIN_HISTORY = 3 * 24
+# Window arrays screened at a time: about 1 MB each, so a block's arrays stay in cache, and
+# never so few accounts that numpy's per-call overhead dominates.
+_BLOCK_CELLS = 1 << 17
+_MIN_BLOCK_ROWS = 256
+_POOL_ROWS = 256  # accounts pooled at a time: a block of the pooled history fits in cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,17 @@ class _Best:
     width: np.ndarray
     start: np.ndarray
     direction: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _Best:
+        """No window yet: strengths start at 0, so only a window with the excess wins."""
+        return cls(
+            strength=np.zeros(n),
+            score=np.zeros(n),
+            width=np.zeros(n, dtype=np.int64),
+            start=np.zeros(n, dtype=np.int64),
+            direction=np.zeros(n, dtype=np.int64),
+        )
 
 
 class SeasonalBaselineDetector:
@@ -127,36 +143,65 @@ class SeasonalBaselineDetector:
             )
             for p in sorted({p for ps in partners.values() for p in ps})
         }
-        lifts = PartnerLifts(sums, lead, cfg.partner_context_hours)
-        findings: list[Finding] = []
-        for metric in cfg.metrics:
-            if metric in panel.values:
-                findings.extend(
-                    self._detect_metric(panel, metric, partners[metric], baselines, lifts)
+        metrics = [m for m in cfg.metrics if m in panel.values]
+        # Window sums only ever cover judged buckets: running sums of those alone suffice.
+        cs = {m: prefix_sums(panel.metric(m)[:, j:]) for m in metrics}
+        cs_mu = {m: prefix_sums(_judged_mu(baselines[m], j)) for m in metrics}
+        pooled = {m: _PooledPartners.of(panel, m, partners[m], baselines[m]) for m in metrics}
+        best = {m: _Best.empty(panel.n_accounts) for m in metrics}
+        # The screen is per account: a block of accounts at a time keeps its window arrays in
+        # cache. Blocks outermost, so each block's partner bounds serve every metric.
+        step = max(_MIN_BLOCK_ROWS, _BLOCK_CELLS // (panel.n_buckets - j + 1))
+        for a in range(0, panel.n_accounts, step):
+            b = min(a + step, panel.n_accounts)
+            block_sums = {p: (c[a:b], m[a:b]) for p, (c, m) in sums.items()}
+            lifts = PartnerLifts(block_sums, lead, cfg.partner_context_hours)
+            for metric in metrics:
+                pool = pooled[metric]
+                self._screen(
+                    best[metric],
+                    a,
+                    baselines[metric],
+                    cs[metric][a:b],
+                    cs_mu[metric][a:b],
+                    partners[metric],
+                    lifts,
+                    None if pool is None else pool.rows(a, b),
+                    j,
                 )
+        findings: list[Finding] = []
+        for metric in metrics:
+            cs_partner = {p: sums[p] for p in partners[metric]}
+            findings.extend(
+                self._findings(
+                    panel,
+                    metric,
+                    best[metric],
+                    baselines[metric],
+                    cs[metric],
+                    cs_mu[metric],
+                    cs_partner,
+                    pooled[metric],
+                )
+            )
         findings.sort(key=lambda f: f.score, reverse=True)
         return findings
 
-    def _detect_metric(
+    def _findings(
         self,
         panel: Panel,
         metric: str,
-        partners: tuple[str, ...],
-        baselines: dict[str, SeasonalBaseline],
-        lifts: PartnerLifts,
+        best: _Best,
+        base: SeasonalBaseline,
+        cs_x: FloatArray,
+        cs_mu: FloatArray,
+        cs_partner: dict[str, tuple[FloatArray, FloatArray]],
+        pooled: _PooledPartners | None,
     ) -> list[Finding]:
+        """Findings of `metric` from its screened best windows, strongest first."""
         cfg = self.config
-        j = panel.judge_from
-        base = baselines[metric]
-        # Window sums only ever cover judged buckets: running sums of those alone suffice.
-        cs_x = prefix_sums(panel.metric(metric)[:, j:])
-        cs_mu = prefix_sums(_judged_mu(base, j))
-        pooled = _PooledPartners.of(panel, metric, partners, base)
-        best = self._screen(base, cs_x, cs_mu, partners, lifts, pooled, j)
-
         candidates = np.flatnonzero((best.score >= cfg.min_score) & (best.width > 0))
         candidates = candidates[np.argsort(-best.score[candidates])]
-        cs_partner = {p: lifts.sums[p] for p in partners}
         out: list[Finding] = []
         for rank, i in enumerate(candidates):
             finding = self._describe(
@@ -178,6 +223,8 @@ class SeasonalBaselineDetector:
 
     def _screen(
         self,
+        best: _Best,
+        first: int,
         base: SeasonalBaseline,
         cs_x: FloatArray,
         cs_mu: FloatArray,
@@ -185,8 +232,11 @@ class SeasonalBaselineDetector:
         lifts: PartnerLifts,
         pooled: _PooledPartners | None,
         judge_from: int,
-    ) -> _Best:
-        """Every account, every window width and start at once: the strongest window each.
+    ) -> None:
+        """Accounts from `first` on, every window width and start at once: into `best`, the
+        strongest window of each.
+
+        `cs_x`, `cs_mu`, `lifts` and `pooled` hold the rows of those accounts alone.
 
         The running sums start at the first judged bucket. Windows are ranked by z|z| times
         the effect weight (what -log10 p grows like), so the costly exact tail is computed
@@ -197,13 +247,10 @@ class SeasonalBaselineDetector:
         cfg = self.config
         n = cs_x.shape[0]
         judged = cs_x.shape[1] - 1
-        best = _Best(
-            strength=np.zeros(n),
-            score=np.zeros(n),
-            width=np.zeros(n, dtype=np.int64),
-            start=np.zeros(n, dtype=np.int64),
-            direction=np.zeros(n, dtype=np.int64),
-        )
+        block = slice(first, first + n)
+        best_strength, best_score = best.strength[block], best.score[block]
+        best_width, best_start = best.width[block], best.start[block]
+        best_direction = best.direction[block]
         rows = np.arange(n)
         for width in window_widths(judged, cfg.window_hours):
             obs = window_sums(cs_x, width, 0)
@@ -233,7 +280,7 @@ class SeasonalBaselineDetector:
                     obs[hit_rows, hit_cols],
                     exp[hit_rows, hit_cols],
                     excess[hit_rows, hit_cols],
-                    hit_rows,
+                    hit_rows + first,
                     cfg.full_lift,
                 )
                 strength = np.zeros_like(excess)
@@ -241,7 +288,7 @@ class SeasonalBaselineDetector:
                 idx = np.argmax(strength, axis=1)
                 top = strength[rows, idx]
                 # Best strengths start at 0: a better window had the excess, and top > 0.
-                better = np.flatnonzero(top > best.strength)
+                better = np.flatnonzero(top > best_strength)
                 at = idx[better]
                 z, lw = _window_z(
                     base,
@@ -249,17 +296,16 @@ class SeasonalBaselineDetector:
                     obs[better, at],
                     exp[better, at],
                     excess[better, at],
-                    better,
+                    better + first,
                     cfg.full_lift,
                 )
                 q = normal_neglog10_sf(z)
                 score = significance_score(q, cfg.significance_half) * lw
-                best.strength[better] = top[better]
-                best.score[better] = score * weight
-                best.width[better] = width
-                best.start[better] = judge_from + at
-                best.direction[better] = direction
-        return best
+                best_strength[better] = top[better]
+                best_score[better] = score * weight
+                best_width[better] = width
+                best_start[better] = judge_from + at
+                best_direction[better] = direction
 
     def _describe(
         self,
@@ -402,11 +448,26 @@ class _PooledPartners:
         if not partners:
             return None
         hist = slice(base.history_start, base.history_end)
-        pooled = np.sum([panel.metric(p) for p in partners], axis=0)
+        j = panel.judge_from
         own = panel.metric(metric)[:, hist].sum(axis=1)
-        theirs = pooled[:, hist].sum(axis=1)
+        theirs = np.empty(panel.n_accounts)
+        cs = np.empty((panel.n_accounts, panel.n_buckets - j + 1))
+        # Pooled a block of accounts at a time: the whole pooled panel is never needed, only
+        # its history totals and its judged running sums. Partners are added in order, as
+        # one sum over them would, so the totals are the same to the last bit.
+        for a in range(0, panel.n_accounts, _POOL_ROWS):
+            b = min(a + _POOL_ROWS, panel.n_accounts)
+            pooled = panel.metric(partners[0])[a:b].copy()
+            for p in partners[1:]:
+                pooled += panel.metric(p)[a:b]
+            theirs[a:b] = pooled[:, hist].sum(axis=1)
+            cs[a:b] = prefix_sums(pooled[:, j:])
         rate = np.divide(theirs, own, out=np.zeros_like(theirs), where=own > 0)
-        return cls(prefix_sums(pooled[:, panel.judge_from :]), rate)
+        return cls(cs, rate)
+
+    def rows(self, a: int, b: int) -> _PooledPartners:
+        """The same for accounts [a, b) alone (views, not copies)."""
+        return _PooledPartners(self.cs[a:b], self.rate[a:b])
 
     def lift(self, mu: FloatArray, width: int) -> FloatArray:
         """Proportional lift of every `width`-hour window, given the metric's window sums."""
