@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,7 @@ class MetricBatch:
     """One validated batch of metric points, as parallel arrays."""
 
     batch_id: str
-    account_ids: npt.NDArray[np.str_]
+    account_ids: npt.NDArray[Any]  # str objects (or np.str_): the store hashes either
     metrics: npt.NDArray[np.uint8]  # engagewatch.v1 Metric numbers
     unix_seconds: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]

@@ -13,6 +13,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from engagewatch.v1 import ingest_service_pb2, ingest_service_pb2_grpc, types_pb2
+from server import ingest_servicer
 from server.app import Service
 from tests.server.conftest import MAX_BATCH_ROWS
 
@@ -281,3 +282,38 @@ def test_large_columnar_batch_round_trips(channel: grpc.Channel, service: Servic
     stub.WriteMetrics(iter([columns_request("big", rows)]))
     panel = service.store.series(HOUR, HOUR + timedelta(hours=1))
     assert sum(float(m.sum()) for m in panel.values.values()) == sum(r[3] for r in rows)
+
+
+def test_a_long_stream_is_written_in_groups_with_exact_counts(
+    channel: grpc.Channel, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Groups of two rows, so this stream is written by the stream's writer thread in
+    # several groups while later requests are still being read.
+    monkeypatch.setattr(ingest_servicer, "FLUSH_ROWS", 2)
+    stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+    requests = [
+        columns_request(f"g{i}", [(f"a{i}", FOLLOWS, T0 + i, 1.0), ("z", CLICKS, T0, 2.0)])
+        for i in range(12)
+    ]
+    # g3 again in a later group: a duplicate though its first copy was written just before.
+    response = stub.WriteMetrics(iter([*requests, requests[3]]))
+    assert (response.accepted_batches, response.accepted_points) == (12, 24)
+    assert (response.duplicate_batches, response.duplicate_points) == (1, 2)
+    assert series_total(service) == 12.0
+    assert series_total(service, "clicks") == 24.0
+
+
+def test_a_bad_batch_late_in_a_long_stream_comes_after_every_earlier_write(
+    channel: grpc.Channel, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_servicer, "FLUSH_ROWS", 2)
+    stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+    good = [columns_request(f"ok{i}", [(f"a{i}", FOLLOWS, T0, 1.0)]) for i in range(7)]
+    bad = columns_request("bad", [("a1", FOLLOWS, T0, math.nan)])
+    after = columns_request("after", [("a1", FOLLOWS, T0, 100.0)])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.WriteMetrics(iter([*good, bad, after]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == ["columns.values[0]"]
+    assert "7 earlier batch(es)" in (caught.value.details() or "")
+    assert series_total(service) == 7.0
