@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, special
 
-from detectors.findings import BUCKET_SECONDS
+from detectors.findings import BUCKET_SECONDS, Evidence, Finding, Panel
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -193,3 +194,43 @@ def anomalous_run(z: FloatArray, peak: int, edge: float) -> tuple[int, int]:
     while end + 1 < len(z) and z[end + 1] >= edge:
         end += 1
     return onset, end
+
+
+def metric_finding(
+    detector: str,
+    panel: Panel,
+    account: str,
+    metric: str,
+    *,
+    onset: int,
+    first: int,
+    last: int,
+    score: float,
+    observed: float,
+    expected: float,
+    explanation: str,
+    evidence: Sequence[Evidence],
+    pattern: str | None = None,
+    key_metric: str | None = None,
+    key_by_day: bool = False,
+) -> Finding:
+    """A finding on one account's metric over buckets first..last (inclusive).
+
+    The key, the alert's identity across runs, is account, metric and the onset bucket
+    (`key_by_day`: its day, for detectors whose onset hour moves with the baseline).
+    """
+    onset_text = bucket_iso(panel.bucket_times, onset)
+    return Finding(
+        detector=detector,
+        pattern=pattern or pattern_for(metric),
+        subject=account,
+        key=f"{account}:{key_metric or metric}:{onset_text[:10] if key_by_day else onset_text}",
+        start_time=bucket_datetime(panel.bucket_times, first),
+        end_time=bucket_end(panel.bucket_times, last),
+        score=float(np.clip(score, 0.0, 1.0)),
+        observed=observed,
+        expected=round(expected, 2),
+        explanation=explanation,
+        evidence=tuple(evidence),
+        metric=metric,
+    )

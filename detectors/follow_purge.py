@@ -21,12 +21,11 @@ from detectors._common import (
     FloatArray,
     anomalous_run,
     anomalous_span,
-    bucket_datetime,
-    bucket_end,
     bucket_iso,
     fmt_count,
     fmt_hours,
     forward_max,
+    metric_finding,
     normal_neglog10_sf,
     prefix_sums,
     significance_score,
@@ -244,19 +243,22 @@ class FollowPurgeDetector:
             f"{fmt_count(removed)} of them ({share:.0%}) {lag_hours / 24:.1f} days later, "
             f"against about {fmt_count(expected_u)} unfollows expected in that time."
         )
-        return Finding(
-            detector=self.name,
-            pattern="fake_followers",
-            subject=account,
-            key=f"{account}:follows:{bucket_iso(panel.bucket_times, gain_onset)}",
-            start_time=bucket_datetime(panel.bucket_times, purge_first),
-            end_time=bucket_end(panel.bucket_times, purge_last),
-            score=float(np.clip(score, 0.0, 1.0)),
+        # Keyed by the gain: the same bought followers, whenever the purge is seen.
+        return metric_finding(
+            self.name,
+            panel,
+            account,
+            "unfollows",
+            onset=gain_onset,
+            first=purge_first,
+            last=purge_last,
+            score=score,
             observed=purged,
-            expected=round(expected_u, 2),
+            expected=expected_u,
             explanation=explanation,
             evidence=evidence,
-            metric="unfollows",
+            pattern="fake_followers",
+            key_metric="follows",
         )
 
 

@@ -22,14 +22,11 @@ from scipy import special
 from detectors._common import (
     FloatArray,
     anomalous_span,
-    bucket_datetime,
-    bucket_end,
-    bucket_iso,
     fmt_count,
     fmt_hours,
     lift_weight,
+    metric_finding,
     metric_label,
-    pattern_for,
     prefix_sums,
     robust_sd,
     significance_score,
@@ -278,19 +275,19 @@ class PartnerCoherenceDetector:
             f"{100.0 * ref.peer[i]:.1f} for its peers, with only {fmt_count(base)} "
             f"{partner_text} to bring them."
         )
-        return Finding(
-            detector=self.name,
-            pattern=pattern_for(metric),
-            subject=account,
-            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)}",
-            start_time=bucket_datetime(panel.bucket_times, first),
-            end_time=bucket_end(panel.bucket_times, last),
-            score=float(np.clip(score, 0.0, 1.0)),
+        return metric_finding(
+            self.name,
+            panel,
+            account,
+            metric,
+            onset=onset,
+            first=first,
+            last=last,
+            score=score,
             observed=observed,
-            expected=round(expected, 2),
+            expected=expected,
             explanation=explanation,
             evidence=evidence,
-            metric=metric,
         )
 
 

@@ -25,10 +25,7 @@ from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
     FloatArray,
     anomalous_run,
-    bucket_datetime,
-    bucket_end,
-    bucket_iso,
-    pattern_for,
+    metric_finding,
     robust_sd,
 )
 from detectors.findings import Evidence, Finding, Panel
@@ -236,21 +233,22 @@ class PeerOutlierDetector:
             f"{account} stands out among {int(members.sum())} accounts of similar size: "
             f"{'; '.join(parts)}."
         )
-        return Finding(
-            detector=self.name,
-            pattern=pattern_for(metric),
-            subject=account,
+        return metric_finding(
+            self.name,
+            panel,
+            account,
+            metric,
+            onset=onset,
+            first=max(onset, j),
+            last=panel.n_buckets - 1,
+            score=score,
+            observed=observed,
+            expected=expected,
+            explanation=explanation,
+            evidence=evidence,
             # A window-level detector cannot pin the hour an anomaly began, and the threshold
             # crossing of its onset moves with the baseline, so the key names the day.
-            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)[:10]}",
-            start_time=bucket_datetime(panel.bucket_times, max(onset, j)),
-            end_time=bucket_end(panel.bucket_times, panel.n_buckets - 1),
-            score=float(np.clip(score, 0.0, 1.0)),
-            observed=observed,
-            expected=round(expected, 2),
-            explanation=explanation,
-            evidence=tuple(evidence),
-            metric=metric,
+            key_by_day=True,
         )
 
 

@@ -21,14 +21,12 @@ from scipy import stats
 from detectors._baseline import BaselineConfig, panel_baseline
 from detectors._common import (
     FloatArray,
-    bucket_datetime,
-    bucket_end,
     bucket_iso,
     fmt_count,
     fmt_hours,
+    metric_finding,
     metric_label,
     normal_neglog10_sf,
-    pattern_for,
     significance_score,
 )
 from detectors.findings import METRICS, Evidence, Finding, Panel
@@ -195,19 +193,19 @@ class RegularityDetector:
                 f"for {fmt_hours(hours)}, keeping only {max(share, 0.0):.0%} of the daily cycle "
                 f"it and the platform normally show."
             )
-        return Finding(
-            detector=self.name,
-            pattern=pattern_for(metric),
-            subject=account,
-            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)}",
-            start_time=bucket_datetime(panel.bucket_times, max(onset, j)),
-            end_time=bucket_end(panel.bucket_times, panel.n_buckets - 1),
-            score=float(np.clip(score, 0.0, 1.0)),
+        return metric_finding(
+            self.name,
+            panel,
+            account,
+            metric,
+            onset=onset,
+            first=max(onset, j),
+            last=panel.n_buckets - 1,
+            score=score,
             observed=float(x.sum()),
-            expected=round(float(rhythm.expected_total[i]), 2),
+            expected=float(rhythm.expected_total[i]),
             explanation=explanation,
             evidence=evidence,
-            metric=metric,
         )
 
 

@@ -21,15 +21,12 @@ from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
 from detectors._common import (
     FloatArray,
     anomalous_span,
-    bucket_datetime,
-    bucket_end,
-    bucket_iso,
     fmt_count,
     fmt_hours,
     lift_weight,
+    metric_finding,
     metric_label,
     normal_neglog10_sf,
-    pattern_for,
     prefix_sums,
     significance_score,
     window_sums,
@@ -410,19 +407,19 @@ class SeasonalBaselineDetector:
             ),
             Evidence("stl_confirmation", stl_values),
         )
-        return Finding(
-            detector=self.name,
-            pattern=pattern_for(metric),
-            subject=account,
-            key=f"{account}:{metric}:{bucket_iso(panel.bucket_times, onset)}",
-            start_time=bucket_datetime(panel.bucket_times, first),
-            end_time=bucket_end(panel.bucket_times, last),
-            score=float(np.clip(score, 0.0, 1.0)),
+        return metric_finding(
+            self.name,
+            panel,
+            account,
+            metric,
+            onset=onset,
+            first=first,
+            last=last,
+            score=score,
             observed=observed,
-            expected=round(expected, 2),
+            expected=expected,
             explanation=_explain(metric, account, kind, observed, expected, width, lifts),
             evidence=evidence,
-            metric=metric,
         )
 
 
