@@ -12,11 +12,13 @@ import logging
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
+from detectors.findings import EventFrame, Panel
 from engagewatch.v1 import (
     alert_service_pb2,
     alert_service_pb2_grpc,
@@ -30,9 +32,11 @@ from server.convert import to_timestamp
 from server.detection import floor_hour
 from server.errors import InvalidArgument
 from server.evaluation import evaluate
-from server.report import write_report
+from server.report import RunInfo, write_report
+from server.report_cases import is_group
 from server.sim_client import stream_simulation
 from server.simulator import SimulationConfig, simulate
+from server.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,16 @@ def list_all_alerts(channel: grpc.Channel) -> list[alert_service_pb2.Alert]:
         token = page.next_page_token
         if not token:
             return alerts
+
+
+def report_data(
+    store: Store, alerts: Sequence[alert_service_pb2.Alert], start: datetime, end: datetime
+) -> tuple[Panel, EventFrame]:
+    """The series (judged window marked) and the group events that the report draws."""
+    panel = store.series(start, end, judge_from=end - JUDGED_WINDOW)
+    # The group graphs draw the events the groups sent to the accounts they targeted.
+    targets = sorted({t for a in alerts if is_group(a) for t in a.target_ids})
+    return panel, store.events(end - JUDGED_WINDOW, end, account_ids=targets)
 
 
 def _print_alerts(alerts: list[alert_service_pb2.Alert]) -> None:
@@ -98,6 +112,18 @@ def run_demo(args: argparse.Namespace) -> int:
                 "hard negatives"
             )
             streamed = stream_simulation(service.target, sim)
+            facts = [
+                (
+                    "simulated",
+                    f"{len(sim.account_ids)} accounts over {args.days} days (seed {args.seed}): "
+                    f"{len(sim.points.values):,} metric points, {len(sim.events):,} events",
+                ),
+                (
+                    "streamed through gRPC",
+                    f"{streamed.points_accepted:,} points and {streamed.events_accepted:,} "
+                    f"events in {streamed.seconds:.1f} s",
+                ),
+            ]
             print(
                 f"streamed through gRPC in {streamed.seconds:.1f} s: "
                 f"{streamed.points_accepted:,} points, {streamed.events_accepted:,} events"
@@ -111,6 +137,13 @@ def run_demo(args: argparse.Namespace) -> int:
                     timeout=600,
                 )
                 timings = ", ".join(f"{t.detector} {t.seconds:.2f}s" for t in run.timings)
+                facts.append(
+                    (
+                        f"detection run {run.run_id}",
+                        f"{run.accounts_scored} accounts scored, {run.alerts_raised} alerts "
+                        f"raised; read {run.read_seconds:.2f} s; {timings}",
+                    )
+                )
                 print(
                     f"detection run {run.run_id}: {run.accounts_scored} accounts scored, "
                     f"{run.alerts_raised} alerts raised (read {run.read_seconds:.2f}s; {timings})"
@@ -123,10 +156,21 @@ def run_demo(args: argparse.Namespace) -> int:
                 print(f"  {pattern:<22} found {score.found}/{score.cases}")
             for hit in evaluation.hard_negative_hits:
                 print(f"  alert on a hard negative: {hit}")
-            panel = service.store.series(config.start, end)
+            judged_from = end - JUDGED_WINDOW
+            panel, events = report_data(service.store, alerts, config.start, end)
             report = Path(args.report)
-            write_report(report, alerts, panel, evaluation, "engagewatch demo")
-            print(f"\nreport: {report.resolve()}")
+            stats = write_report(
+                report,
+                alerts,
+                panel,
+                evaluation,
+                RunInfo("engagewatch demo", judged_from, end, tuple(facts)),
+                events=events,
+            )
+            print(
+                f"\nreport: {report.resolve()} ({stats.cases} cases, {stats.figures} figures, "
+                f"{stats.seconds:.1f} s)"
+            )
         finally:
             service.stop()
     print(f"demo finished in {time.perf_counter() - began:.0f} s")
