@@ -1,0 +1,222 @@
+"""The causal streaming scorer and its building blocks (robust baseline, likelihood, alerts)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pytest
+
+from detectors.streaming import StreamingConfig, causal_scores, channels, likelihood_scores
+from detectors.streaming_alerts import new_extreme, quiet_period
+from detectors.streaming_baseline import (
+    past_range,
+    robust_z,
+    rows_per_period,
+    seasonal_residual,
+    trailing_baseline,
+)
+from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
+
+NAB_DATA = Path(__file__).resolve().parents[3] / "shared" / "nab" / "data"
+FIVE_MINUTES = np.timedelta64(300, "s")
+
+
+def five_minute_clock(n: int) -> npt.NDArray[np.datetime64]:
+    return np.datetime64("2026-01-05T00:00:00") + FIVE_MINUTES * np.arange(n)
+
+
+def noisy_daily(n: int, seed: int) -> npt.NDArray[np.float64]:
+    """A 5-minute series with a daily cycle and noise, like a platform metric."""
+    rng = np.random.default_rng(seed)
+    phase = 2 * np.pi * np.arange(n) / 288
+    return 100 + 40 * np.sin(phase) + rng.normal(0, 3, n)
+
+
+def assert_prefix_causal(
+    values: npt.NDArray[np.float64],
+    timestamps: npt.NDArray[np.datetime64] | None,
+    prefixes: list[int],
+) -> None:
+    full = causal_scores(values, StreamingConfig(), timestamps)
+    for k in prefixes:
+        stamps = None if timestamps is None else timestamps[:k]
+        prefix = causal_scores(values[:k], StreamingConfig(), stamps)
+        np.testing.assert_array_equal(prefix, full[:k], err_msg=f"first {k} rows")
+
+
+def test_truncated_real_nab_series_scores_the_prefix_of_the_full_scores() -> None:
+    frame = pd.read_csv(NAB_DATA / "realKnownCause" / "nyc_taxi.csv")
+    values = frame["value"].to_numpy(dtype=np.float64)
+    stamps = pd.to_datetime(frame["timestamp"]).to_numpy(dtype="datetime64[ns]")
+    # Around the learning period, one day (48 rows) in, and inside the labelled anomalies.
+    assert_prefix_causal(values, stamps, [1, 299, 300, 301, 349, 2000, 5900, 8730, 10000])
+    assert causal_scores(values, StreamingConfig(), stamps).max() == 1.0
+
+
+@pytest.mark.parametrize("step", [300, 3600, 0], ids=["5min", "hourly", "no-timestamps"])
+def test_truncated_random_series_scores_the_prefix_of_the_full_scores(step: int) -> None:
+    rng = np.random.default_rng(5)
+    values = np.cumsum(rng.normal(0, 1, 3000)) + rng.standard_t(2, 3000)
+    values[rng.choice(3000, 20, replace=False)] += rng.normal(0, 50, 20)
+    stamps = None
+    if step:
+        # Irregular steps (as in real logs), one repeated and one stepping back.
+        jitter = rng.integers(-step // 3, step // 3, 3000)
+        stamps = np.datetime64("2026-01-05T00:00:00") + np.timedelta64(1, "s") * np.cumsum(
+            step + jitter
+        )
+        stamps[1500] = stamps[1499]
+        stamps[2500] = stamps[2400]
+    # Around the step sample (20 rows), a week of hourly rows (168) and the 300-row learning.
+    prefixes = {int(k) for k in rng.integers(1, 3000, 10)} | {20, 21, 22, 168, 169, 288, 301}
+    assert_prefix_causal(values, stamps, sorted(prefixes | {577, 1501, 2999}))
+
+
+def test_learning_ends_after_a_week_of_hourly_rows() -> None:
+    hourly = np.datetime64("2026-01-05T00:00:00") + np.timedelta64(1, "h") * np.arange(400)
+    values = 10 + np.random.default_rng(8).normal(0, 1, 400)
+    values[200] = 100.0
+    scores = causal_scores(values, StreamingConfig(), hourly)
+    assert np.all(scores[:168] == 0.0) and scores[200] == 1.0
+    no_cap = dataclasses.replace(StreamingConfig(), learning_seconds=None)
+    assert causal_scores(values, no_cap, hourly)[200] == 0.0  # still learning (300 rows)
+
+
+def test_planted_spike_is_the_top_alert_and_alerts_are_rare_on_clean_data() -> None:
+    values = noisy_daily(4000, seed=1)
+    clean = causal_scores(values, StreamingConfig(), five_minute_clock(4000))
+    values[3000] += 60
+    spiked = causal_scores(values, StreamingConfig(), five_minute_clock(4000))
+    alert = StreamingConfig().alert_level
+    assert np.all((spiked >= 0) & (spiked <= 1))
+    assert spiked[3000] == 1.0 and clean[3000] < alert
+    np.testing.assert_array_equal(spiked[:3000], clean[:3000])
+    # Two weeks of clean data: at most a handful of alerts, never during the learning period.
+    assert np.count_nonzero(clean >= alert) <= 4
+    assert np.all(clean[: StreamingConfig().min_history] == 0.0)
+
+
+def test_seasonal_view_catches_a_value_normal_overall_but_wrong_for_the_time_of_day() -> None:
+    values = noisy_daily(4000, seed=2)
+    # Hold the midday peak level for two hours at night: within the overall range, so neither
+    # the value's baseline nor the new-extreme rule on the value sees much.
+    night = 3000 + (288 - 3000 % 288) + 216  # 18:00 of the next day, the cycle's trough
+    values[night : night + 24] = 130.0
+    stamps = five_minute_clock(4000)
+    with_season = causal_scores(values, StreamingConfig(), stamps)
+    without = causal_scores(values, dataclasses.replace(StreamingConfig(), use_seasonal=False))
+    alert = StreamingConfig().alert_level
+    assert with_season[night : night + 24].max() >= alert
+    assert with_season[night : night + 24].max() > without[night : night + 24].max()
+
+
+def test_quiet_period_turns_a_run_into_one_alert() -> None:
+    values = noisy_daily(3000, seed=3)
+    values[2000:2100] += 200  # an 8-hour incident
+    stamps = five_minute_clock(3000)
+    quiet = causal_scores(values, StreamingConfig(), stamps)
+    loud = causal_scores(
+        values, dataclasses.replace(StreamingConfig(), use_quiet_period=False), stamps
+    )
+    alert = StreamingConfig().alert_level
+    assert np.count_nonzero(loud[2000:2100] >= alert) > 10
+    assert np.flatnonzero(quiet[1990:2200] >= alert).tolist() == [10]  # row 2000 only
+
+
+def test_quiet_period_counts_wall_time_and_survives_a_clock_stepping_back() -> None:
+    scores = np.array([0.9, 0.9, 0.2, 0.9, 0.9])
+    clock = np.array([0.0, 10.0, 20.0, 30.0, 100.0])
+    np.testing.assert_array_equal(quiet_period(scores, clock, 0.5, 50.0), [0.9, 0, 0, 0, 0.9])
+    np.testing.assert_array_equal(quiet_period(scores, clock, 0.95, 50.0), scores)
+
+
+def test_new_extreme_needs_history_and_a_margin() -> None:
+    values = np.array([0.0, 10.0, 5.0, 10.1, 11.0, -1.0, np.nan, 12.0])
+    got = new_extreme(values, margin=0.05, min_history=2)
+    # Row 3 (10.1) is within 5% of the range [0, 10]; rows 4, 5, 7 clear it; NaN never fires.
+    assert got.tolist() == [False, False, False, False, True, True, False, True]
+    assert not new_extreme(values, margin=0.05, min_history=10).any()
+
+
+def test_building_blocks_work_on_a_panel_like_on_each_series() -> None:
+    rng = np.random.default_rng(9)
+    panel = rng.normal(0, 1, (3, 500)).cumsum(axis=1)
+    z_panel = robust_z(panel, window=100, min_periods=20)
+    extreme_panel = new_extreme(panel, margin=0.02, min_history=20)
+    low, high = past_range(panel)
+    for i, row in enumerate(panel):
+        np.testing.assert_array_equal(z_panel[i], robust_z(row, window=100, min_periods=20))
+        np.testing.assert_array_equal(extreme_panel[i], new_extreme(row, 0.02, 20))
+        np.testing.assert_array_equal(high[i, 1:], np.maximum.accumulate(row)[:-1])
+        np.testing.assert_array_equal(low[i, 1:], np.minimum.accumulate(row)[:-1])
+    base = trailing_baseline(panel, window=100, min_periods=20)
+    assert np.isnan(base.center[:, :20]).all() and not np.isnan(base.center[:, 20:]).any()
+
+
+def test_robust_z_ignores_the_current_row_and_floors_a_flat_history() -> None:
+    values = np.array([5.0] * 50 + [6.0, 5.0, 7.0])
+    z = robust_z(values, window=50, min_periods=10, range_floor=0.01)
+    # A flat history has no spread; the floor (1% of the range seen so far, 1.0 -> 0.01 at
+    # row 52) keeps z finite, and a history with range 0 (row 50) gives the tiny floor instead.
+    assert z[:10].tolist() == [0.0] * 10
+    assert np.isfinite(z).all()
+    assert z[52] == pytest.approx((7.0 - 5.0) / 0.01)
+
+
+def test_seasonal_residual_and_period_detection() -> None:
+    values = np.tile([1.0, 2.0, 3.0, 4.0], 6)
+    values[-1] = 9.0
+    residual = seasonal_residual(values, period=4, cycles=3)
+    assert np.isnan(residual[:4]).all()
+    np.testing.assert_array_equal(residual[4:-1], 0.0)
+    assert residual[-1] == 5.0
+    assert rows_per_period(five_minute_clock(400), 86400.0, 300) == 288
+    assert rows_per_period(five_minute_clock(1), 86400.0, 300) == 0
+
+
+def test_likelihood_ranks_a_sudden_surprise_above_a_steady_one() -> None:
+    rng = np.random.default_rng(4)
+    raw = surprise(rng.normal(0, 1, 1000), cap=8.0)
+    raw[900:910] = 1.0
+    logs = log_tail(raw, short=5, long=500, min_periods=100, min_std=0.02)
+    scores = likelihood_score(logs)
+    assert np.all(logs <= 0) and np.all((scores >= 0) & (scores <= 1))
+    assert scores[:100].max() == pytest.approx(-np.log(0.5) / np.log(1e10), abs=0.05)
+    assert int(np.argmax(scores)) in range(900, 910) and scores.max() == 1.0
+    assert np.percentile(scores[100:900], 99) < 0.5
+
+
+def test_channels_and_likelihood_are_exposed_for_the_service_detectors() -> None:
+    values = noisy_daily(1000, seed=6)
+    views = channels(values, StreamingConfig(), five_minute_clock(1000))
+    assert sorted(views) == ["change", "seasonal_86400s", "value"]
+    scores = likelihood_scores(views, StreamingConfig())
+    assert scores.shape == values.shape and np.all((scores >= 0) & (scores <= 1))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"baseline_window": 2},
+        {"alert_level": 0.0},
+        {"surprise_cap": 0.0},
+        {"season_seconds": (0.0,)},
+        {"quiet_seconds": -1.0},
+        {"learning_seconds": 0.0},
+    ],
+)
+def test_config_rejects_nonsense(change: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        dataclasses.replace(StreamingConfig(), **change)
+
+
+def test_scores_need_one_series_and_matching_timestamps() -> None:
+    with pytest.raises(ValueError):
+        causal_scores(np.zeros((2, 10)))
+    with pytest.raises(ValueError):
+        causal_scores(np.zeros(10), StreamingConfig(), five_minute_clock(9))
+    assert causal_scores(np.zeros(0)).shape == (0,)
