@@ -22,6 +22,7 @@ from scipy import sparse
 
 from detectors._common import FloatArray, day_of_week, hour_of_day, median, robust_sd
 from detectors._memo import memo
+from detectors.cohort import cohort_noise, size_cohorts
 from detectors.findings import Panel
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ _MIN_HISTORY = 24  # less than a day of history says nothing about hours of the 
 _PLATFORM_SAMPLE = 20_000
 _DENSE_GROUP_COUNT = 50.0  # expected events per group and hour that need no smoothing
 _BLOCK_ROWS = 256  # accounts per block: a block's history and temporaries fit in cache
+# Expected events in a silent stretch beyond which the silence means "not there yet":
+# P(0 events) = exp(-7) < 0.001.
+_SILENCE_EVENTS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,14 @@ class SeasonalBaseline:
         out += mu_sum * disp
         out += 1.0
         return out
+
+    def count_variance(self, mu_sum: FloatArray, rows: npt.NDArray[np.intp] | slice) -> FloatArray:
+        """The same variance without the +1 that keeps z-scores of quiet hours calm.
+
+        For calibrated count tails (detectors.fdr): at a mean of 0.6 that +1 would triple
+        the variance and make 11 events in an hour look ordinary.
+        """
+        return self.variance(mu_sum, rows) - 1.0
 
     def row_z(self, x_row: FloatArray, i: int) -> FloatArray:
         """Per-bucket standardized excess of account `i` alone."""
@@ -120,17 +132,28 @@ def fit_seasonal_baseline(
     cap = np.empty((n, 24))  # by hour-slot; the history is re-capped from it in pass 2
     hour_mean = np.empty((n, 24))
     weekday = np.ones((n, 7))
+    daily = np.empty((n, days))  # history totals per day, while each block is in cache
     for a, b in _blocks(n):
         by_day = x[a:b, first:hist_end].reshape(b - a, days, 24)
+        by_day.sum(axis=2, out=daily[a:b])
         capped = _cap_block(by_day, cap[a:b], cfg.winsor_k)
         hour_mean[a:b, slot_hour] = capped.mean(axis=1)
         if weekly:
             weekday[a:b] = _weekday_factor(capped.reshape(b - a, days * 24), hist_times, cfg)
 
+    # Accounts that only began during the history (or whose data began late): their level
+    # is what they showed since, not diluted by the days before they existed.
+    new_rows, active_days = _late_starters(daily)
+    for i, active in zip(new_rows.tolist(), active_days.tolist(), strict=True):
+        recent = x[i, hist_end - active * 24 : hist_end].reshape(active, 24)
+        hour_mean[i, slot_hour] = recent.mean(axis=0)
+        weekday[i] = 1.0
     level = hour_mean.mean(axis=1)
     shape = _platform_shape(hour_mean, level)
     # Empirical Bayes: an hour with few events borrows the platform's daily shape.
-    counts = hour_mean * days
+    observed_days = np.full(n, float(days))
+    observed_days[new_rows] = active_days
+    counts = hour_mean * observed_days[:, None]
     weight = counts / (counts + cfg.shrink_counts)
     profile = weight * hour_mean + (1.0 - weight) * level[:, None] * shape[None, :]
     del hour_mean, counts, weight
@@ -168,6 +191,14 @@ def fit_seasonal_baseline(
         np.minimum(terms, 25.0, out=terms)
         dispersion[a:b] = np.maximum(terms.mean(axis=1), 1.0)
         rel_sd[a:b] = _daily_rel_sd(hist, mu_hist, dispersion[a:b], cfg.rel_sd_floor)
+    if new_rows.size:
+        # Their own scatter is unknown (a day or two, against silent days before): they
+        # take the noise of settled accounts of the same size.
+        short = np.zeros(n, dtype=bool)
+        short[new_rows] = True
+        cohorts = size_cohorts(level)
+        dispersion = cohort_noise(dispersion, cohorts, short)
+        rel_sd = cohort_noise(rel_sd, cohorts, short)
     for array in (mu, platform, dispersion, rel_sd):
         array.flags.writeable = False  # shared by every detector judging the panel
     return SeasonalBaseline(
@@ -178,6 +209,22 @@ def fit_seasonal_baseline(
         history_end=hist_end,
         history_start=first,
     )
+
+
+def _late_starters(daily: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """Accounts silent at the start of the history for longer than their later rate allows
+    (fewer than one in a thousand would go that long without an event), and how many whole
+    days they have been active. `daily` holds each account's history totals per day."""
+    days = daily.shape[1]
+    if days < 2:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+    seen = daily > 0
+    d0 = np.argmax(seen, axis=1)
+    active = days - d0
+    rate = daily.sum(axis=1) / np.maximum(active, 1)  # per active day
+    late = seen.any(axis=1) & (d0 >= 1) & (rate * d0 > _SILENCE_EVENTS)
+    rows = np.flatnonzero(late)
+    return rows, np.asarray(active[rows], dtype=np.int64)
 
 
 def _blocks(n: int) -> list[tuple[int, int]]:

@@ -112,3 +112,20 @@ def describe_partners(lifts: dict[str, float]) -> str:
     parts.extend(rose)
     parts.extend(fell)
     return "while " + ", ".join(parts)
+
+
+def partner_evidence(lifts: dict[str, float]) -> dict[str, float | str]:
+    """Evidence values: each partner's lift, and which moved and which stayed flat.
+
+    A reviewer reads "moved: impressions (x9.8), clicks (x10.2)" as an organic surge and
+    "flat: impressions, clicks" beside a follows spike as bought follows.
+    """
+    if not lifts:
+        return {"partners": "none"}
+    out: dict[str, float | str] = {f"{p}_lift": v for p, v in lifts.items()}
+    # The same bands as describe_partners, so evidence and explanation agree.
+    flat = [p for p, v in lifts.items() if _FLAT_LOW < v < _FLAT_HIGH]
+    moved = [p for p in lifts if p not in flat]
+    out["moved"] = ", ".join(f"{p} (x{lifts[p]:.2f})" for p in moved) or "none"
+    out["flat"] = ", ".join(f"{p} (x{lifts[p]:.2f})" for p in flat) or "none"
+    return out

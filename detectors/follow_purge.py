@@ -10,7 +10,7 @@ a running max finds, for each gain, the strongest later unfollow window.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -31,6 +31,9 @@ from detectors._common import (
     significance_score,
     window_sums,
 )
+from detectors._partners import partner_evidence, partner_lift
+from detectors.cohort import window_percentile
+from detectors.fdr import bh_adjusted, corrected, count_neglog10_p
 from detectors.findings import Evidence, Finding, Panel
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class FollowPurgeConfig:
     churn_slack: float = 2.0  # unfollows up to this x usual churn of concurrent follows are normal
     edge_z: float = 3.0  # per-bucket excess marking where the gain and the purge began
     min_score: float = 0.5
+    fdr_alpha: float = 0.01  # Benjamini-Hochberg false discovery rate across accounts
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
@@ -99,13 +103,36 @@ class FollowPurgeDetector:
             b = min(a + _BLOCK_ROWS, n)
             top[a:b], best_gain[a:b] = self._screen(panel, a, b, base_f, base_u, churn)
 
-        findings: list[Finding] = []
-        for i in np.flatnonzero(top >= cfg.min_score):
-            findings.append(
-                self._describe(
-                    panel, int(i), int(best_gain[i]), float(top[i]), base_f, base_u, churn[i]
-                )
+        described = [
+            self._describe(
+                panel, int(i), int(best_gain[i]), float(top[i]), base_f, base_u, churn[i]
             )
+            for i in np.flatnonzero(top >= cfg.min_score)
+        ]
+        # Benjamini-Hochberg across every account of the run; each account's best pair of
+        # windows corrected for the gain windows searched.
+        tests = -(-t // cfg.gain_window_hours)
+        q = corrected(np.array([d[1] for d in described]), tests)
+        fdr = bh_adjusted(q, n)
+        findings = [
+            replace(
+                finding,
+                evidence=(
+                    *finding.evidence,
+                    Evidence(
+                        "significance",
+                        {
+                            "p_value": float(f"{10.0**-qi:.3g}"),
+                            "fdr_q": float(f"{fi:.3g}"),
+                            "fdr_alpha": cfg.fdr_alpha,
+                            "tests": float(n),
+                        },
+                    ),
+                ),
+            )
+            for (finding, _), qi, fi in zip(described, q, fdr, strict=True)
+            if fi <= cfg.fdr_alpha
+        ]
         findings.sort(key=lambda f: f.score, reverse=True)
         return findings
 
@@ -172,7 +199,8 @@ class FollowPurgeDetector:
         base_f: SeasonalBaseline,
         base_u: SeasonalBaseline,
         churn: float,
-    ) -> Finding:
+    ) -> tuple[Finding, float]:
+        """The finding and its calibrated -log10 p (the weaker of gain and purge)."""
         cfg = self.config
         follows = panel.metric("follows")[i]
         unfollows = panel.metric("unfollows")[i]
@@ -213,6 +241,34 @@ class FollowPurgeDetector:
         lag_hours = purge_first - gain_onset
         gain_hours = gain_end - gain_onset + 1
         account = str(panel.account_ids[i])
+        gain_span = slice(gain_first, gain_last + 1)
+        follows_in_gain = float(follows[gain_span].sum())
+        expected_f = float(mu_f[gain_span].sum())
+        rows = np.array([i])
+        q_gain = count_neglog10_p(
+            np.array([follows_in_gain]),
+            np.array([expected_f]),
+            base_f.count_variance(np.array([expected_f]), rows),
+        )[0]
+        expected_purge = expected_u + explained
+        q_purge = count_neglog10_p(
+            np.array([purged]),
+            np.array([expected_purge]),
+            base_u.count_variance(np.array([expected_purge]), rows),
+        )[0]
+        partners = {
+            m: round(
+                float(
+                    partner_lift(
+                        np.array([panel.metric(m)[i, gain_span].sum()]),
+                        np.array([panel_baseline(panel, m, cfg.baseline).mu[i, gain_span].sum()]),
+                    )[0]
+                ),
+                3,
+            )
+            for m in ("impressions", "clicks")
+            if m in panel.values
+        }
 
         evidence = (
             Evidence(
@@ -232,9 +288,16 @@ class FollowPurgeDetector:
                     "unfollows": purged,
                     "expected_unfollows": round(expected_u, 2),
                     "churn_of_concurrent_follows": round(explained, 2),
-                    "follows_in_gain": float(follows[gain_first : gain_last + 1].sum()),
-                    "expected_follows": round(float(mu_f[gain_first : gain_last + 1].sum()), 2),
+                    "follows_in_gain": follows_in_gain,
+                    "expected_follows": round(expected_f, 2),
                 },
+            ),
+            Evidence("partner_metrics", partner_evidence(partners)),
+            Evidence(
+                "peer_percentile",
+                window_percentile(
+                    panel, "follows", base_f.mu, i, gain_first, gain_last + 1, higher=True
+                ),
             ),
         )
         explanation = (
@@ -244,7 +307,7 @@ class FollowPurgeDetector:
             f"against about {fmt_count(expected_u)} unfollows expected in that time."
         )
         # Keyed by the gain: the same bought followers, whenever the purge is seen.
-        return metric_finding(
+        finding = metric_finding(
             self.name,
             panel,
             account,
@@ -260,6 +323,7 @@ class FollowPurgeDetector:
             pattern="fake_followers",
             key_metric="follows",
         )
+        return finding, float(min(q_gain, q_purge))
 
 
 def _excess_windows(

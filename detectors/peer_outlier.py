@@ -28,6 +28,7 @@ from detectors._common import (
     metric_finding,
     robust_sd,
 )
+from detectors._partners import partner_evidence, partner_lift
 from detectors.findings import Evidence, Finding, Panel
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,31 @@ class PeerOutlierDetector:
             Evidence(
                 "observed_vs_expected",
                 {"metric": metric, "observed": observed, "expected": round(expected, 2)},
+            )
+        )
+        # The other growth metrics over the judged window against their seasonal expectation.
+        lifts = {
+            m: round(
+                float(
+                    partner_lift(
+                        np.array([panel.metric(m)[i, j:].sum()]),
+                        np.array([b.mu_row(i)[j:].sum()]),
+                    )[0]
+                ),
+                3,
+            )
+            for m, b in baselines.items()
+            if m != metric
+        }
+        evidence.append(Evidence("partner_metrics", partner_evidence(lifts)))
+        evidence.append(
+            Evidence(
+                "peer_percentile",
+                {
+                    "percentile": round(percentile, 2),
+                    "cohort": f"volume band {int(band[i]) + 1}/{int(band.max()) + 1}",
+                    "cohort_accounts": float(members.sum()),
+                },
             )
         )
         explanation = (

@@ -10,7 +10,9 @@ daily cycle. Both tests run over the judged buckets of every account at once.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -29,6 +31,9 @@ from detectors._common import (
     normal_neglog10_sf,
     significance_score,
 )
+from detectors._partners import partner_evidence, partner_lift, partners_present
+from detectors.cohort import panel_cohorts
+from detectors.fdr import bh_adjusted, corrected
 from detectors.findings import METRICS, Evidence, Finding, Panel
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,7 @@ class RegularityConfig:
     burst_dispersion: float = 1.5  # above this x the usual dispersion, a flat cycle is a burst
     significance_half: float = 12.0  # -log10(p) that alone gives half the score
     min_score: float = 0.5
+    fdr_alpha: float = 0.01  # Benjamini-Hochberg false discovery rate across accounts
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
@@ -91,14 +97,26 @@ class RegularityDetector:
             if judged < cfg.min_hours:
                 logger.debug("regularity needs %d judged hours, got %d", cfg.min_hours, judged)
             return []
-        findings: list[Finding] = []
-        for metric in cfg.metrics:
-            if metric in panel.values:
-                findings.extend(self._detect_metric(panel, metric))
+        candidates: list[tuple[float, Callable[[float, float], Finding]]] = []
+        metrics = [m for m in cfg.metrics if m in panel.values]
+        for metric in metrics:
+            candidates.extend(self._detect_metric(panel, metric))
+        # Benjamini-Hochberg across every account and metric of the run; two statistics
+        # (dispersion, daily cycle) are tested per series.
+        q = corrected(np.array([c[0] for c in candidates]), 2)
+        fdr = bh_adjusted(q, panel.n_accounts * len(metrics))
+        findings = [
+            make(float(10.0**-qi), float(fi))
+            for (_, make), qi, fi in zip(candidates, q, fdr, strict=True)
+            if fi <= cfg.fdr_alpha
+        ]
         findings.sort(key=lambda f: f.score, reverse=True)
         return findings
 
-    def _detect_metric(self, panel: Panel, metric: str) -> list[Finding]:
+    def _detect_metric(
+        self, panel: Panel, metric: str
+    ) -> list[tuple[float, Callable[[float, float], Finding]]]:
+        """Candidates: calibrated -log10 p and how to describe them once judged."""
         cfg = self.config
         full = panel.metric(metric)
         base = panel_baseline(panel, metric, cfg.baseline)
@@ -122,12 +140,26 @@ class RegularityDetector:
         score_cycle = np.where(cyclic, score_cycle, 0.0)
         score = np.where(busy, np.maximum(score_disp, score_cycle), 0.0)
 
-        out: list[Finding] = []
+        q = np.maximum(
+            np.where(disp_weight > 0, rhythm.q_dispersion, 0.0),
+            np.where(cyclic & (cycle_weight > 0), rhythm.q_cycle, 0.0),
+        )
+        out: list[tuple[float, Callable[[float, float], Finding]]] = []
         for i in np.flatnonzero(score >= cfg.min_score):
             onset = _regime_onset(full[i], mu[i], float(base.dispersion[i]), j, cfg)
             out.append(
-                self._describe(
-                    panel, metric, int(i), float(score[i]), rhythm, platform_cycle, onset
+                (
+                    float(q[i]),
+                    functools.partial(
+                        self._describe,
+                        panel,
+                        metric,
+                        int(i),
+                        float(score[i]),
+                        rhythm,
+                        platform_cycle,
+                        onset,
+                    ),
                 )
             )
         return out
@@ -141,6 +173,8 @@ class RegularityDetector:
         rhythm: _Rhythm,
         platform_cycle: float,
         onset: int,
+        p_value: float,
+        fdr_q: float,
     ) -> Finding:
         j = panel.judge_from
         hours = panel.n_buckets - j
@@ -178,6 +212,16 @@ class RegularityDetector:
                     "regime_start": bucket_iso(panel.bucket_times, onset),
                 },
             ),
+            Evidence("partner_metrics", partner_evidence(_partner_lifts(panel, metric, i, j))),
+            Evidence("peer_percentile", _dispersion_percentile(panel, metric, rhythm, i)),
+            Evidence(
+                "significance",
+                {
+                    "p_value": float(f"{p_value:.3g}"),
+                    "fdr_q": float(f"{fdr_q:.3g}"),
+                    "fdr_alpha": self.config.fdr_alpha,
+                },
+            ),
         )
         label = metric_label(metric)
         if rhythm.q_dispersion[i] >= rhythm.q_cycle[i]:
@@ -207,6 +251,31 @@ class RegularityDetector:
             explanation=explanation,
             evidence=evidence,
         )
+
+
+def _partner_lifts(panel: Panel, metric: str, i: int, j: int) -> dict[str, float]:
+    """The judged window's count of each partner against its seasonal expectation."""
+    out = {}
+    for p in partners_present(panel, metric):
+        mu = float(panel_baseline(panel, p).mu[i, j:].sum())
+        seen = float(panel.metric(p)[i, j:].sum())
+        out[p] = round(float(partner_lift(np.array([seen]), np.array([mu]))[0]), 3)
+    return out
+
+
+def _dispersion_percentile(
+    panel: Panel, metric: str, rhythm: _Rhythm, i: int
+) -> dict[str, float | str]:
+    """Share of the account's size cohort whose hourly counts scatter more than its own."""
+    cohorts = panel_cohorts(panel, metric)
+    members = cohorts.members(i)
+    busy = members[np.isfinite(rhythm.dispersion[members])]
+    share = float(np.mean(rhythm.dispersion[busy] > rhythm.dispersion[i])) if busy.size else 0.0
+    return {
+        "percentile": round(100.0 * share, 2),
+        "cohort": f"{metric} {cohorts.label(i)}",
+        "cohort_accounts": float(len(members)),
+    }
 
 
 def _rhythm(x: FloatArray, mu: FloatArray, noise: FloatArray) -> _Rhythm:

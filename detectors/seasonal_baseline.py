@@ -36,10 +36,13 @@ from detectors._partner_lifts import PartnerLifts, partner_bounds
 from detectors._partners import (
     describe_partners,
     explained_expectation,
+    partner_evidence,
     partner_lift,
     partners_present,
     proportional_lift,
 )
+from detectors.cohort import cohort_percentile, panel_cohorts
+from detectors.fdr import bh_adjusted, corrected, count_neglog10_p, searched_windows
 from detectors.findings import METRICS, Evidence, Finding, Panel
 
 logger = logging.getLogger(__name__)
@@ -64,7 +67,12 @@ class SeasonalBaselineConfig:
 
     metrics: tuple[str, ...] = ("follows", "clicks", "impressions", "shares", "comments")
     window_hours: tuple[int, ...] = (1, 3, 6, 24)  # plus the whole judged span
-    min_score: float = 0.5
+    # Lower than the other detectors' gates: Benjamini-Hochberg on calibrated p-values
+    # (fdr_alpha) is what keeps clean traffic quiet; the score only ranks and sets severity.
+    min_score: float = 0.3
+    # Drops keep the stricter gate: a burst left in the history inflates the baseline, and
+    # the hours after it then look like a drop however calibrated the test.
+    min_drop_score: float = 0.5
     significance_half: float = 12.0  # -log10(p) that alone gives half the score
     full_lift: float = 3.0  # a change of this many times counts fully
     min_excess: float = 10.0  # fewer extra (or missing) events than this is never a finding
@@ -72,6 +80,9 @@ class SeasonalBaselineConfig:
     partner_context_hours: int = 6  # partners may also show their lift over this many hours
     drop_weight: float = 0.9  # drops are weaker evidence of fraud than spikes
     edge_z: float = 3.0  # per-bucket excess that marks the first and last anomalous bucket
+    # False discovery rate across every account and metric of a run (Benjamini-Hochberg on
+    # calibrated p-values, each account's best window corrected for the windows searched).
+    fdr_alpha: float = 0.01
     confirm_z: float = 4.0  # excess over the STL expectation that confirms a candidate
     unconfirmed_factor: float = 0.6  # score kept by a candidate STL does not confirm
     max_confirm: int = 200  # STL runs on at most this many candidates per metric
@@ -87,6 +98,8 @@ class _Best:
     width: np.ndarray
     start: np.ndarray
     direction: np.ndarray
+    observed: FloatArray  # the window's count
+    expected: FloatArray  # and what season, platform and partners explain of it
 
     @classmethod
     def empty(cls, n: int) -> _Best:
@@ -97,7 +110,19 @@ class _Best:
             width=np.zeros(n, dtype=np.int64),
             start=np.zeros(n, dtype=np.int64),
             direction=np.zeros(n, dtype=np.int64),
+            observed=np.zeros(n),
+            expected=np.zeros(n),
         )
+
+    def neglog10_p(self, rows: npt.NDArray[np.intp], base: SeasonalBaseline) -> FloatArray:
+        """Calibrated -log10 p of each row's best window (count tail, not normal)."""
+        exp = self.expected[rows]
+        var = base.count_variance(exp, rows)
+        up = self.direction[rows] == _UP
+        q = np.empty(len(rows))
+        q[up] = count_neglog10_p(self.observed[rows][up], exp[up], var[up], upper=True)
+        q[~up] = count_neglog10_p(self.observed[rows][~up], exp[~up], var[~up], upper=False)
+        return q
 
 
 class SeasonalBaselineDetector:
@@ -166,8 +191,30 @@ class SeasonalBaselineDetector:
                     None if pool is None else pool.rows(a, b),
                     j,
                 )
-        findings: list[Finding] = []
+        # One family per run: every account and metric screened. Only candidates that clear
+        # the score are tested; the others count as p = 1, which only raises the bar.
+        tests = searched_windows(judged, window_widths(judged, cfg.window_hours))
+        chosen: dict[str, npt.NDArray[np.intp]] = {}
+        qvals: dict[str, FloatArray] = {}
         for metric in metrics:
+            top = best[metric]
+            gate = np.where(
+                top.direction == _DOWN, max(cfg.min_score, cfg.min_drop_score), cfg.min_score
+            )
+            rows = np.flatnonzero((top.score >= gate) & (top.width > 0))
+            chosen[metric] = rows
+            qvals[metric] = corrected(top.neglog10_p(rows, baselines[metric]), tests)
+        family = panel.n_accounts * len(metrics)
+        all_q = np.concatenate([qvals[m] for m in metrics]) if metrics else np.zeros(0)
+        adjusted = bh_adjusted(all_q, family)
+        findings: list[Finding] = []
+        at = 0
+        for metric in metrics:
+            n_rows = len(chosen[metric])
+            fdr = adjusted[at : at + n_rows]
+            pvals = np.power(10.0, -qvals[metric])
+            at += n_rows
+            keep = fdr <= cfg.fdr_alpha
             cs_partner = {p: sums[p] for p in partners[metric]}
             findings.extend(
                 self._findings(
@@ -179,6 +226,12 @@ class SeasonalBaselineDetector:
                     cs_mu[metric],
                     cs_partner,
                     pooled[metric],
+                    {
+                        int(r): (float(p), float(q))
+                        for r, p, q in zip(
+                            chosen[metric][keep], pvals[keep], fdr[keep], strict=True
+                        )
+                    },
                 )
             )
         findings.sort(key=lambda f: f.score, reverse=True)
@@ -194,10 +247,12 @@ class SeasonalBaselineDetector:
         cs_mu: FloatArray,
         cs_partner: dict[str, tuple[FloatArray, FloatArray]],
         pooled: _PooledPartners | None,
+        discoveries: dict[int, tuple[float, float]],
     ) -> list[Finding]:
-        """Findings of `metric` from its screened best windows, strongest first."""
+        """Findings of `metric` from its discoveries (row -> p-value, BH q-value), strongest
+        first."""
         cfg = self.config
-        candidates = np.flatnonzero((best.score >= cfg.min_score) & (best.width > 0))
+        candidates = np.array(sorted(discoveries), dtype=np.intp)
         candidates = candidates[np.argsort(-best.score[candidates])]
         out: list[Finding] = []
         for rank, i in enumerate(candidates):
@@ -212,6 +267,7 @@ class SeasonalBaselineDetector:
                 cs_partner,
                 pooled,
                 rank < cfg.max_confirm,
+                discoveries[int(i)],
             )
             if finding.score >= cfg.min_score:  # STL may have withheld its confirmation
                 out.append(finding)
@@ -303,6 +359,8 @@ class SeasonalBaselineDetector:
                 best_width[better] = width
                 best_start[better] = judge_from + at
                 best_direction[better] = direction
+                best.observed[first + better] = obs[better, at]
+                best.expected[first + better] = exp[better, at]
 
     def _describe(
         self,
@@ -316,6 +374,7 @@ class SeasonalBaselineDetector:
         cs_partner: dict[str, tuple[FloatArray, FloatArray]],
         pooled: _PooledPartners | None,
         confirm: bool,
+        significance: tuple[float, float],
     ) -> Finding:
         """The finding for account `i`'s strongest window, with its evidence."""
         cfg = self.config
@@ -372,11 +431,9 @@ class SeasonalBaselineDetector:
         all_obs = cs_x[:, b] - cs_x[:, a]
         all_mu = cs_mu[:, b] - cs_mu[:, a]
         all_ratio = (all_obs + 1.0) / (all_mu + 1.0)
-        own_ratio = (observed + 1.0) / (baseline + 1.0)
-        if direction == _UP:
-            percentile = 100.0 * float(np.mean(all_ratio < own_ratio))
-        else:
-            percentile = 100.0 * float(np.mean(all_ratio > own_ratio))
+        cohorts = panel_cohorts(panel, metric)
+        percentile = cohort_percentile(all_ratio, cohorts, i, higher=direction == _UP)
+        p_value, fdr_q = significance
 
         account = str(panel.account_ids[i])
         kind = "drop" if direction == _DOWN else "spike" if width <= 6 else "level_shift"
@@ -393,13 +450,24 @@ class SeasonalBaselineDetector:
                     "shape": kind,
                 },
             ),
-            Evidence(
-                "partner_metrics",
-                {f"{p}_lift": v for p, v in lifts.items()} or {"partners": "none"},
-            ),
+            Evidence("partner_metrics", partner_evidence(lifts)),
             Evidence(
                 "peer_percentile",
-                {"percentile": round(percentile, 2), "accounts": float(panel.n_accounts)},
+                {
+                    "percentile": percentile,
+                    "cohort": cohorts.label(i),
+                    "cohort_accounts": float(len(cohorts.members(i))),
+                    "accounts": float(panel.n_accounts),
+                },
+            ),
+            Evidence(
+                "significance",
+                {
+                    "p_value": float(f"{p_value:.3g}"),
+                    "fdr_q": float(f"{fdr_q:.3g}"),
+                    "fdr_alpha": cfg.fdr_alpha,
+                    "tests": float(panel.n_accounts * len(cfg.metrics)),
+                },
             ),
             Evidence(
                 "platform_factor",

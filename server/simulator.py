@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, PATTERNS, EventFrame
+from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, PATTERNS, EventFrame, Panel
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -71,6 +71,7 @@ _ORGANIC_SOURCES: dict[int, tuple[tuple[str, ...], tuple[float, ...]]] = {
     _COMMENT: (("recommendation", "profile", "search"), (0.45, 0.45, 0.1)),
 }
 _HUMAN_SOURCES = (("profile", "search", "recommendation"), (0.5, 0.2, 0.3))
+_SUBTLE_PATTERNS = ("fake_followers", "fake_traffic", "fake_engagement")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,16 @@ class SimulationConfig:
     hard_negatives: bool = True
     # Share of raw click events sent; follows, unfollows, shares and comments are always complete.
     event_sample_rate: float = 1.0
+    # Subtle fraud: one extra case each of fake_followers, fake_traffic and fake_engagement on
+    # a large account, adding this share of the account's normal volume of the metric over
+    # the simulated days (0.05: five percent), in one episode of the judged window. 0: none.
+    subtle_fraud: float = 0.0
+    # Daylight saving: users in the platform's time zone move their clocks by this many hours
+    # (+1 a spring change: their daily rhythm comes an hour earlier in the UTC data; -1 an
+    # autumn one) at 02:00 UTC of day `dst_day` (default: the first day of the fraud window).
+    # 0: no change.
+    dst_shift_hours: int = 0
+    dst_day: int = -1
 
     def __post_init__(self) -> None:
         if self.days < 5:
@@ -107,6 +118,18 @@ class SimulationConfig:
             raise ValueError("event_sample_rate must be in (0, 1]")
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        if not 0.0 <= self.subtle_fraud <= 0.5:
+            raise ValueError("subtle_fraud must be in [0, 0.5]")
+        if abs(self.dst_shift_hours) > 2:
+            raise ValueError("dst_shift_hours must be in [-2, 2]")
+        if self.dst_day >= self.days:
+            raise ValueError("dst_day must fall inside the simulated days")
+
+    @property
+    def dst_hour(self) -> int:
+        """The first bucket after the daylight-saving change (02:00 UTC of its day)."""
+        day = self.dst_day if self.dst_day >= 0 else self.days - WINDOW_HOURS // 24
+        return day * 24 + 2
 
     @property
     def hours(self) -> int:
@@ -180,6 +203,22 @@ class Simulation:
         return found - self.fraud_accounts()
 
 
+def to_panel(sim: Simulation, judged_hours: int = WINDOW_HOURS) -> Panel:
+    """The simulation's points as the store would serve them: every account, every hour,
+    the last `judged_hours` judged against the rest."""
+    hours = sim.config.hours
+    t0 = int(sim.config.start.timestamp())
+    p = sim.points
+    account = np.searchsorted(sim.account_ids, p.account_ids)
+    hour = (p.unix_seconds - t0) // BUCKET_SECONDS
+    values = {m: np.zeros((len(sim.account_ids), hours)) for m in METRICS}
+    for number, name in enumerate(METRICS, start=1):
+        rows = p.metrics == number
+        values[name][account[rows], hour[rows]] = p.values[rows]
+    times = (t0 + np.arange(hours) * BUCKET_SECONDS).astype("datetime64[s]")
+    return Panel(sim.account_ids, times, values, judge_from=hours - judged_hours)
+
+
 def truth_document(sim: Simulation) -> dict[str, object]:
     """The configuration and truth as a JSON-ready dict (times in ISO 8601)."""
     config = {
@@ -248,6 +287,7 @@ class _World:
         # Most accounts share the platform's time zone; some live a few hours off.
         shift = np.where(rng.random(n) < 0.15, rng.choice([-7.0, -5.0, 8.0], n), 0.0)
         self.phase = shift + rng.normal(0.0, 1.0, n)
+        self.in_platform_zone = shift == 0.0  # these users' clocks follow a DST change
         # A latent "engagingness" couples an account's share, comment and follow rates.
         z = rng.normal(0.0, 1.0, n)
         self.click_rate = np.clip(0.025 * np.exp(0.35 * rng.normal(0.0, 1.0, n)), 0.003, 0.15)
@@ -256,15 +296,7 @@ class _World:
         self.follow_rate = 0.004 * np.exp(0.3 * z + 0.35 * rng.normal(0.0, 1.0, n))
         self.unfollow_per_hour = 0.2 * self.base_impressions * self.follow_rate
         self.posts_per_day = np.clip(1 + rng.poisson(0.8, n), 1, _MAX_POSTS_PER_DAY)
-        days, posts = config.days, _MAX_POSTS_PER_DAY
-        self.content_table = np.array(
-            [
-                _content_name(str(a), d, j)
-                for a in self.account_names
-                for d in range(days)
-                for j in range(posts)
-            ]
-        ).reshape(n, days, posts)
+        self._content_table: StrArray | None = None
 
         # Actor activity is power-law (Pareto), capped so no single actor dominates.
         activity = np.minimum(rng.pareto(1.3, config.actors) + 1.0, 300.0)
@@ -279,6 +311,21 @@ class _World:
         # An affine map modulo a prime is a bijection: distinct indices keep distinct ids.
         self._name_mult = int(rng.integers(10_000_000, _NAME_MODULUS))
         self._name_offset = int(rng.integers(0, _NAME_MODULUS))
+
+    @property
+    def content_table(self) -> StrArray:
+        """(account, day, post) content ids; built on first use (counts-only runs skip it)."""
+        if self._content_table is None:
+            days, posts = self.config.days, _MAX_POSTS_PER_DAY
+            self._content_table = np.array(
+                [
+                    _content_name(str(a), d, j)
+                    for a in self.account_names
+                    for d in range(days)
+                    for j in range(posts)
+                ]
+            ).reshape(self.n_accounts, days, posts)
+        return self._content_table
 
     def fresh_actors(self, n: int) -> IntArray:
         """Actors never seen before (fraud rings, onboarding users)."""
@@ -409,6 +456,7 @@ class _Roles:
     celebrity: list[int]
     suggested: list[int]
     camouflage: list[int]
+    subtle: dict[str, int] = field(default_factory=dict)  # pattern -> account
 
 
 def _assign_roles(world: _World) -> _Roles:
@@ -470,6 +518,14 @@ def _assign_roles(world: _World) -> _Roles:
         celebrity = take(upper_mid, n_hn)
         suggested = take([int(a) for a in rng.permutation(popular)] + mid, int(rng.integers(3, 6)))
 
+    subtle: dict[str, int] = {}
+    if cfg.subtle_fraud > 0:
+        # Large accounts, where a few percent of normal volume is still dozens of events;
+        # drawn after every other role, so switching subtle fraud on moves none of them.
+        large_mid = sorted(mid, key=lambda a: -world.base_impressions[a])
+        for pattern in _SUBTLE_PATTERNS:
+            subtle[pattern] = take(large_mid[: max(8, len(large_mid) // 4)], 1)[0]
+
     # Camouflage goes to popular accounts, anchors and suggested ones included: all innocent.
     camouflage = popular
     taken.update(camouflage)
@@ -499,6 +555,7 @@ def _assign_roles(world: _World) -> _Roles:
         celebrity=celebrity,
         suggested=suggested,
         camouflage=camouflage,
+        subtle=subtle,
     )
 
 
@@ -518,7 +575,12 @@ def _seasonality(world: _World) -> FloatArray:
     cfg = world.config
     h = np.arange(world.hours, dtype=np.float64)
     start_hour = (world.t0 % _DAY) / 3600.0
-    local = (h[None, :] + start_hour + world.phase[:, None]) % 24.0
+    local = h[None, :] + start_hour + world.phase[:, None]
+    if cfg.dst_shift_hours:
+        # UTC data: after the change, local hour h falls dst_shift_hours earlier or later.
+        moved = (h >= cfg.dst_hour)[None, :] & world.in_platform_zone[:, None]
+        local = local + cfg.dst_shift_hours * moved
+    local = local % 24.0
     diurnal = np.interp(local, np.arange(25.0), np.append(_DIURNAL, _DIURNAL[0]))
     day = (h + start_hour) // 24
     weekly = _WEEKLY[((cfg.start.weekday() + day) % 7).astype(np.int64)]
@@ -876,6 +938,84 @@ def _fake_engagement(world: _World, roles: _Roles, truth: list[TruthCase]) -> li
     return chunks
 
 
+def _subtle_fraud(world: _World, roles: _Roles, truth: list[TruthCase]) -> list[_Chunk]:
+    """Fraud of a few percent of a large account's normal volume, in one episode.
+
+    The same mechanisms as the blatant cases (fresh bots on a few devices; followers partly
+    purged later; clicks evenly spaced), only small: `subtle_fraud` times what the account
+    gets of the metric over all the simulated days.
+    """
+    rng = _rng(world.config.seed, "subtle_fraud")
+    chunks: list[_Chunk] = []
+    share, hours = world.config.subtle_fraud, world.hours
+    w0_hour = hours - WINDOW_HOURS
+    rates = {
+        "fake_followers": ((_FOLLOW, world.follow_rate),),
+        "fake_traffic": ((_CLICK, world.click_rate),),
+        "fake_engagement": ((_SHARE, world.share_rate), (_COMMENT, world.comment_rate)),
+    }
+    durations = {"fake_followers": (1, 5), "fake_traffic": (12, 25), "fake_engagement": (6, 13)}
+    for pattern, a in roles.subtle.items():
+        duration = int(rng.integers(*durations[pattern]))
+        first = w0_hour + int(rng.integers(0, WINDOW_HOURS - duration - 1))
+        bots = world.fresh_actors(int(rng.integers(20, 60)))
+        devices = _hex_ids(rng, "cl-", int(rng.integers(2, 6)))
+        added: list[str] = []
+        for etype, rate in rates[pattern]:
+            normal = world.base_impressions[a] * rate[a]
+            size = max(1, round(share * normal * hours))
+            if etype == _CLICK:  # a click farm's even pace
+                slot = (np.arange(size) + 0.5) * duration * 3600 / size
+                times = world.t0 + first * 3600 + (slot + rng.uniform(-3, 3, size)).astype(np.int64)
+            else:
+                times = world.t0 + first * 3600 + rng.integers(0, duration * 3600, size)
+            times = np.sort(times)
+            who = rng.integers(0, len(bots), size)
+            contents = (
+                None
+                if etype == _FOLLOW
+                else world.recent_content(rng, np.full(size, a, dtype=np.int64), times)
+            )
+            chunks.append(
+                _Chunk.make(
+                    bots[who],
+                    a,
+                    etype,
+                    times,
+                    sources=_choose(rng, ("profile", "recommendation"), (0.6, 0.4), size),
+                    clients=devices[who % len(devices)],
+                    consented=etype == _FOLLOW,
+                    contents=contents,
+                )
+            )
+            added.append(f"{size} {EVENT_TYPES[etype]}s (normal {normal:.1f}/h)")
+            if etype == _FOLLOW:
+                purged = np.flatnonzero(rng.random(size) < rng.uniform(0.2, 0.6))
+                purge_times = times[purged] + int(rng.uniform(24, 40) * 3600)
+                chunks.append(
+                    _Chunk.make(
+                        bots[who[purged]],
+                        a,
+                        _UNFOLLOW,
+                        np.sort(purge_times),
+                        sources="profile",
+                        clients=devices[who[purged] % len(devices)],
+                    )
+                )
+        truth.append(
+            TruthCase(
+                pattern,
+                (str(world.account_names[a]),),
+                (),
+                world.when(world.t0 + first * 3600),
+                world.when(world.t0 + (first + duration) * 3600),
+                f"subtle: {', '.join(added)} over {duration} h, {share:.0%} of the account's "
+                f"normal volume over {world.config.days} days",
+            )
+        )
+    return chunks
+
+
 def _lockstep(world: _World, roles: _Roles, truth: list[TruthCase]) -> list[_Chunk]:
     """A group of fresh actors following the same targets within minutes, with camouflage."""
     rng = _rng(world.config.seed, "lockstep_group")
@@ -1054,6 +1194,7 @@ def simulate(config: SimulationConfig) -> Simulation:
     special = [
         *hard_chunks,
         *_fake_followers(world, roles, fraud_truth),
+        *_subtle_fraud(world, roles, fraud_truth),
         *_fake_traffic(world, roles, fraud_truth),
         *_fake_engagement(world, roles, fraud_truth),
         *_lockstep(world, roles, fraud_truth),
@@ -1106,3 +1247,38 @@ def _event_frame(world: _World, chunk: _Chunk) -> EventFrame:
         consented=chunk.consented[order],
         client_ids=chunk.clients[order],
     )
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedCounts:
+    """Hourly counts of every account and metric, without events: for volume benchmarks."""
+
+    config: SimulationConfig
+    account_ids: StrArray
+    values: dict[str, FloatArray]  # metric name (detectors.findings.METRICS) -> (accounts, hours)
+    truth: tuple[TruthCase, ...]
+
+
+def simulate_counts(config: SimulationConfig) -> SimulatedCounts:
+    """The organic traffic (and hard negatives) of `simulate` as counts alone, no raw events.
+
+    Raw events cost memory in proportion to every interaction: at 100k accounts they do not
+    fit. The counts are the ones `simulate` would give for the same config; fraud needs its
+    events, so `fraud_accounts_per_pattern` and `subtle_fraud` must be 0.
+    """
+    if config.fraud_accounts_per_pattern or config.subtle_fraud:
+        raise ValueError("simulate_counts simulates clean traffic: plant no fraud")
+    world = _World(config)
+    roles = _assign_roles(world)
+    lifts, hard_truth, hard_chunks = _plan_lifts(world, roles)
+    counts = _organic_counts(world, lifts)
+    del lifts
+    if hard_chunks:
+        extra = _Chunk.concat(hard_chunks)
+        extra = extra.keep((extra.times >= world.t0) & (extra.times < world.t_end))
+        np.add.at(counts, (extra.types, extra.accounts, world.hour_of(extra.times)), 1)
+    values: dict[str, FloatArray] = {}
+    for m, name in enumerate(METRICS):
+        values[name] = counts[m].astype(np.float64)
+    del counts
+    return SimulatedCounts(config, world.account_names, values, tuple(hard_truth))

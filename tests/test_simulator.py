@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, PATTERNS
+from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, PATTERNS
 from server.simulator import (
     HARD_NEGATIVE_PREFIX,
     HARD_NEGATIVES,
@@ -18,6 +18,7 @@ from server.simulator import (
     SimulationConfig,
     TruthCase,
     simulate,
+    simulate_counts,
     truth_document,
 )
 
@@ -295,3 +296,66 @@ def test_config_is_validated() -> None:
         SimulationConfig(event_sample_rate=0.0)
     with pytest.raises(ValueError, match="too few accounts"):
         simulate(SimulationConfig(accounts=40, actors=1_000, days=5, fraud_accounts_per_pattern=5))
+
+
+def test_subtle_fraud_adds_a_few_percent_of_a_large_accounts_volume() -> None:
+    base = replace(SMALL, accounts=200)
+    plain, subtle = simulate(base), simulate(replace(base, subtle_fraud=0.05))
+    extra = [c for c in subtle.truth if c.description.startswith("subtle")]
+    assert sorted(c.pattern for c in extra) == ["fake_engagement", "fake_followers", "fake_traffic"]
+    # Switching subtle fraud on moves no other account's role (lockstep targets are drawn
+    # from the accounts left over, so they may differ).
+    roles = {(c.pattern, c.account_ids) for c in subtle.truth if c not in extra}
+    assert {
+        (c.pattern, c.account_ids) for c in plain.truth if c.pattern != "lockstep_group"
+    } <= roles
+    points, before = _point_matrix(subtle), _point_matrix(plain)
+    metric = {"fake_followers": [FOLLOWS], "fake_traffic": [CLICKS]}
+    metric["fake_engagement"] = [SHARES, COMMENTS]
+    for case in extra:
+        i = _index(subtle, case.account_ids[0])
+        m = metric[case.pattern]
+        added = (points[m, i] - before[m, i]).sum()
+        normal = (
+            before[m, i, : _history_hours(subtle)].sum()
+            * subtle.config.hours
+            / _history_hours(subtle)
+        )
+        assert 0.02 * normal < added < 0.1 * normal, case.description
+        # Large accounts: above the median size.
+        assert points[IMPRESSIONS, i].sum() > np.median(points[IMPRESSIONS].sum(axis=1))
+
+
+def test_daylight_saving_moves_the_daily_rhythm_by_the_shift() -> None:
+    base = replace(SMALL, fraud_accounts_per_pattern=0, hard_negatives=False)
+    change_day = base.dst_hour // 24
+
+    def moved_by(shift: int) -> int:
+        """The roll that best maps the platform's hourly profile before the change to after."""
+        x = _point_matrix(simulate(replace(base, dst_shift_hours=shift)))[IMPRESSIONS].sum(axis=0)
+        before = x[: change_day * 24].reshape(-1, 24).mean(axis=0)
+        after = x[(change_day + 1) * 24 :].reshape(-1, 24).mean(axis=0)
+        gaps = [
+            np.abs(np.roll(before, -r) / before.sum() - after / after.sum()).sum()
+            for r in (-1, 0, 1)
+        ]
+        return int(np.argmin(gaps)) - 1
+
+    assert [moved_by(s) for s in (0, 1, -1)] == [0, 1, -1]
+    with pytest.raises(ValueError, match="dst_shift_hours"):
+        SimulationConfig(dst_shift_hours=3)
+    with pytest.raises(ValueError, match="dst_day"):
+        SimulationConfig(days=7, dst_day=7)
+    with pytest.raises(ValueError, match="subtle_fraud"):
+        SimulationConfig(subtle_fraud=0.9)
+
+
+def test_counts_alone_match_the_full_simulation() -> None:
+    config = replace(SMALL, fraud_accounts_per_pattern=0)
+    full, counts = simulate(config), simulate_counts(config)
+    points = _point_matrix(full)
+    for m, name in enumerate(METRICS):
+        assert (counts.values[name] == points[m]).all(), name
+    assert counts.truth == full.truth
+    with pytest.raises(ValueError, match="clean"):
+        simulate_counts(SMALL)
