@@ -10,7 +10,9 @@ blocks the per-account detectors share:
 3. `streaming_likelihood`: each view's recent mean surprise against its own history -> a tail
    probability, mapped to [0, 1] (0.5 at 1e-5, 1 at 1e-10); the most unusual view speaks;
 4. `streaming_alerts.new_extreme`: a value (or seasonal residual) beyond the range seen so far
-   scores `extreme_score`;
+   scores `extreme_score`; so does the mean of the last `slow_rows` seasonal residuals beyond
+   the range of its own past (a slow, sustained departure from the daily shape that no single
+   row makes extreme);
 5. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet.
 
 The first `min_history` rows (or a week of wall time, if shorter) are a learning period scored 0.
@@ -31,6 +33,7 @@ from detectors.streaming_baseline import (
     robust_z,
     rows_per_period,
     seasonal_residual,
+    trailing_mean,
 )
 from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
 
@@ -58,6 +61,8 @@ class StreamingConfig:
     extreme_margin: float = 0.02  # share of the range seen so far a new extreme must clear
     extreme_score: float = 1.0
     extreme_views: tuple[str, ...] = ("value", "seasonal")  # views the rule watches
+    slow_rows: int = 12  # rows averaged into the slow seasonal view (below 2: off)
+    slow_margin: float = 0.10  # share of its own range seen so far the slow view must clear
     use_quiet_period: bool = True
     alert_level: float = 0.5  # score at which a row counts as an alert for the quiet period
     quiet_seconds: float = 12 * 3600.0  # with timestamps
@@ -76,6 +81,8 @@ class StreamingConfig:
             raise ValueError("learning_seconds must be > 0 (or None)")
         if self.quiet_seconds < 0 or self.quiet_rows < 0 or self.extreme_margin < 0:
             raise ValueError("quiet period and extreme margin must be >= 0")
+        if self.slow_rows < 0 or self.slow_margin < 0:
+            raise ValueError("slow_rows and slow_margin must be >= 0")
 
 
 def channels(
@@ -98,6 +105,20 @@ def channels(
                     values, period, config.season_cycles
                 )
     return out
+
+
+def slow_views(views: dict[str, FloatArray], config: StreamingConfig) -> dict[str, FloatArray]:
+    """Trailing means of the last `slow_rows` rows of each seasonal view (NaN until that many
+    rows exist). Averaging removes row-to-row noise, so a level shift or drift of a few noise
+    widths, lasting hours, leaves the range of the averaged residual although no single row
+    leaves the range of the raw one."""
+    if config.slow_rows < 2:
+        return {}
+    return {
+        f"slow_{name}": trailing_mean(view, config.slow_rows)
+        for name, view in views.items()
+        if name.startswith("seasonal")
+    }
 
 
 def likelihood_scores(views: dict[str, FloatArray], config: StreamingConfig) -> FloatArray:
@@ -162,6 +183,9 @@ def causal_scores(
             if name.split("_")[0] in config.extreme_views:
                 extreme = new_extreme(view, config.extreme_margin, config.min_history)
                 scores = np.where(extreme, np.maximum(scores, config.extreme_score), scores)
+        for slow in slow_views(views, config).values():
+            extreme = new_extreme(slow, config.slow_margin, config.min_history)
+            scores = np.where(extreme, np.maximum(scores, config.extreme_score), scores)
     if config.use_quiet_period:
         clock, quiet = _clock(array.size, timestamps, config)
         scores = quiet_period(scores, clock, config.alert_level, quiet)

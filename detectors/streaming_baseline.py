@@ -98,6 +98,14 @@ def first_difference(values: FloatArray) -> FloatArray:
     return np.diff(array, axis=-1, prepend=array[..., :1])
 
 
+def trailing_mean(values: FloatArray, rows: int) -> FloatArray:
+    """Mean of each row and the `rows - 1` rows before it, along the last axis (NaN until
+    `rows` numbers are in the window, and wherever the window holds a NaN)."""
+    array = np.asarray(values, dtype=np.float64)
+    means = _as_time_major(array).rolling(rows, min_periods=rows).mean()
+    return _from_time_major(means, array.shape)
+
+
 def seasonal_residual(values: FloatArray, period: int, cycles: int) -> FloatArray:
     """Each row minus the median of the same phase in the `cycles` periods before it.
 
