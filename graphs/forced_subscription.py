@@ -23,7 +23,8 @@ import numpy.typing as npt
 from scipy import stats
 
 from detectors.findings import EventFrame, Evidence, Finding
-from graphs.frames import IntArray, bounded, encode, example_edges, of_types, utc
+from graphs.frames import IntArray, bounded, encode, example_edges, iso, of_types, ranked, utc
+from graphs.shared_client import background_client_share, client_overlap_codes
 from graphs.validate import require_at_least, require_positive, require_share
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ class ForcedSubscriptionConfig:
 
     Attributes:
         bundle_seconds: follows of different accounts by one actor this close are a bundle.
+        min_fixed_share: a bundled account is part of a fixed bundle when, on average over its
+            partners, at least this share of the partner's bundling users got it too. A flow
+            where users choose among suggestions spreads them over the suggestions (each
+            chosen by a fraction); a flow that adds the account to everyone does not.
         max_bundle_size: most follows looked at in one bundle (pairs up to this offset).
         min_bundle_actors: an account pair counts as bundled when this many distinct actors
             made it; a single user quickly following two accounts is not a bundle.
@@ -53,6 +58,7 @@ class ForcedSubscriptionConfig:
     """
 
     bundle_seconds: int = 5
+    min_fixed_share: float = 0.8
     max_bundle_size: int = 8
     min_bundle_actors: int = 5
     risky_sources: tuple[str, ...] = ("signup_flow", "third_party")
@@ -70,6 +76,8 @@ class ForcedSubscriptionConfig:
 @dataclass(frozen=True, slots=True)
 class _Signals:
     bundled: BoolArray
+    fixed: BoolArray  # bundled, and the account is in a fixed bundle (see min_fixed_share)
+    fixed_share: npt.NDArray[np.float64]  # per account
     risky: BoolArray
     undone: BoolArray
     unconsented: BoolArray
@@ -95,6 +103,9 @@ class _Tally:
     counts: dict[str, IntArray]  # per signal, per account
     platform: dict[str, float]  # per signal, platform share of follows
     p0: float  # expected forced share under the platform baseline
+    clients: IntArray  # per event: client code, -1 when unknown
+    client_names: npt.NDArray[np.str_]
+    client_background: float  # platform share of actors on a client shared with another
 
 
 class ForcedSubscriptionDetector:
@@ -111,7 +122,7 @@ class ForcedSubscriptionDetector:
         require_at_least(c, "min_follows", 1)
         require_at_least(c, "min_forced", 1)
         require_at_least(c, "min_lift", 1.0)
-        require_share(c, "min_forced_share", "alpha", "baseline_floor")
+        require_share(c, "min_forced_share", "alpha", "baseline_floor", "min_fixed_share")
         require_share(c, "min_score", allow_zero=True)
 
     def detect(self, events: EventFrame) -> list[Finding]:
@@ -138,6 +149,7 @@ class ForcedSubscriptionDetector:
             for name, m in (
                 ("forced", sig.forced),
                 ("bundled", sig.bundled),
+                ("fixed_bundle", sig.fixed),
                 ("unconsented", sig.unconsented),
                 ("risky_source", sig.risky),
                 ("undone", sig.undone),
@@ -159,10 +171,14 @@ class ForcedSubscriptionDetector:
         cand, pvalue = cand[pvalue <= c.alpha / n_judged], pvalue[pvalue <= c.alpha / n_judged]
         counts = {
             "bundled": per_account(sig.bundled),
+            "fixed_bundle": per_account(sig.fixed),
             "unconsented": per_account(sig.unconsented),
             "risky_source": per_account(sig.risky),
             "undone": per_account(sig.undone),
         }
+        client_names, clients = encode(ev.client_ids)
+        if len(client_names) and client_names[0] == "":
+            client_names, clients = client_names[1:], clients - 1  # unknown -> -1
         tally = _Tally(
             ev=ev,
             actors=actors,
@@ -175,6 +191,9 @@ class ForcedSubscriptionDetector:
             counts=counts,
             platform=platform,
             p0=p0,
+            clients=clients,
+            client_names=client_names,
+            client_background=background_client_share(actors[is_follow], clients[is_follow]),
         )
         findings: list[Finding] = []
         for acc, pv in zip(cand.tolist(), pvalue.tolist(), strict=True):
@@ -242,18 +261,26 @@ class ForcedSubscriptionDetector:
         undone = np.zeros(n, dtype=bool)
         undone[i[quick]] = True
 
+        keep = n_actors >= c.min_bundle_actors
+        fixed_share = self._fixed_share(
+            upairs[keep], n_actors[keep], accounts[bundled], actors[bundled], n_accounts
+        )
+        fixed = bundled & (fixed_share[accounts] >= c.min_fixed_share)
+
         risky = np.isin(ev.sources, np.asarray(c.risky_sources)) & is_follow
         unconsented = ~ev.consented & is_follow
         consent_reported = bool(ev.consented[is_follow].any())
         if consent_reported:
             forced = unconsented & (bundled | risky | undone)
         else:
-            # Without consent data a kept, bundled signup_flow follow may be a confirmed
-            # onboarding; only the user undoing it soon says it was not chosen.
-            forced = undone & (bundled | risky)
-        keep = n_actors >= c.min_bundle_actors
+            # Without consent data a bundled signup_flow follow may be a confirmed onboarding
+            # choice; it looks forced only when the user soon undid it and it was either
+            # added to everyone (a fixed bundle) or came from a risky source.
+            forced = undone & (fixed | risky)
         return _Signals(
             bundled=bundled & is_follow,
+            fixed=fixed & is_follow,
+            fixed_share=fixed_share,
             risky=risky,
             undone=undone,
             unconsented=unconsented,
@@ -263,6 +290,34 @@ class ForcedSubscriptionDetector:
             pair_hi=upairs[keep] % n_accounts,
             pair_actors=n_actors[keep],
         )
+
+    @staticmethod
+    def _fixed_share(
+        pairs: IntArray,
+        pair_actors: IntArray,
+        bundled_accounts: IntArray,
+        bundled_actors: IntArray,
+        n_accounts: int,
+    ) -> npt.NDArray[np.float64]:
+        """Per account: of the users who bundled a partner account, the share who got this one.
+
+        Averaged over the account's partners, weighted by pair size. About 1 for an account
+        added to every bundle; about k/n when users pick k of n suggestions.
+        """
+        lo, hi = pairs // n_accounts, pairs % n_accounts
+        n_acc = n_accounts
+        # Distinct bundling users per account.
+        span = int(bundled_actors.max(initial=0)) + 1
+        distinct = np.unique(bundled_accounts * span + bundled_actors)
+        per_account = np.bincount(distinct // span, minlength=n_acc).astype(np.float64)
+        w = pair_actors.astype(np.float64)
+        # For lo: the share of hi's bundling users who also bundled lo with it; and vice versa.
+        num = np.bincount(lo, weights=w * w / np.maximum(per_account[hi], 1), minlength=n_acc)
+        num += np.bincount(hi, weights=w * w / np.maximum(per_account[lo], 1), minlength=n_acc)
+        den = np.bincount(lo, weights=w, minlength=n_acc) + np.bincount(
+            hi, weights=w, minlength=n_acc
+        )
+        return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
 
     def _finding(self, acc: int, pvalue: float, t: _Tally) -> Finding:
         c = self.config
@@ -289,6 +344,11 @@ class ForcedSubscriptionDetector:
         for name, cnt in counts.items():
             signal_values[f"{name}_share"] = int(cnt[acc]) / n
             signal_values[f"platform_{name}_share"] = platform[name]
+            # Is this account's rate of the signal unusual for the platform? (binomial tail)
+            signal_values[f"{name}_p_value"] = float(
+                stats.binom.sf(int(cnt[acc]) - 1, n, max(platform[name], c.baseline_floor))
+            )
+        signal_values["fixed_bundle_share"] = float(sig.fixed_share[acc])
         bundle_values: dict[str, float | str] = {
             "bundle_seconds": float(c.bundle_seconds),
             "partner_accounts": float(len(partners)),
@@ -309,8 +369,18 @@ class ForcedSubscriptionDetector:
                     "p_value": pvalue,
                     "members": float(len(member_rows)),
                     "targets": float(1 + len(partners)),
+                    "member_sample": ", ".join(actor_names[actors[member_rows[:5]]].tolist()),
+                    "target_sample": ", ".join([subject, *account_names[partners[:4]].tolist()]),
+                    "first_action": iso(ev.times[rows].min()),
+                    "last_action": iso(ev.times[rows].max()),
+                    "time_span_seconds": float(ev.times[rows].max() - ev.times[rows].min()),
                 },
             ),
+            # What hides the forced follows: the account's ordinary follows beside them.
+            Evidence("camouflage", {"share_of_account_follows_not_forced": 1.0 - share}),
+            client_overlap_codes(
+                actors, t.clients, np.unique(actors[rows]), t.client_names, t.client_background
+            ).evidence(),
             Evidence("signals", signal_values),
             Evidence("bundles", bundle_values),
             Evidence(
@@ -345,7 +415,9 @@ class ForcedSubscriptionDetector:
             expected=t.p0,
             explanation=explanation,
             evidence=evidence,
-            member_ids=bounded(actor_names, actors[member_rows]),
+            member_ids=ranked(actor_names, actors[member_rows]),
             metric="follows",
             target_ids=(subject, *bounded(account_names, partners, c.max_partners)),
+            member_count=len(member_rows),
+            target_count=1 + len(partners),
         )

@@ -405,3 +405,180 @@ def member_f1(found: set[str], truth: set[str]) -> float:
         return 0.0
     precision, recall = tp / len(found), tp / len(truth)
     return 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class ShareStream:
+    """A large share stream with planted rings (see `make_share_stream`)."""
+
+    frame: EventFrame
+    rings: list[Planted]
+
+
+def _ids(prefix: str, n: int) -> npt.NDArray[np.str_]:
+    width = len(str(max(n - 1, 0)))
+    return np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), width))
+
+
+def make_share_stream(
+    n_shares: int,
+    seed: int = 11,
+    *,
+    n_rings: int = 10,
+    ring_members: int = 40,
+    ring_posts: int = 30,
+    within_seconds: int = 20,
+) -> ShareStream:
+    """Shares at platform scale: Zipf-popular posts shared over hours after publication.
+
+    Built with array indexing only, so 10M rows take seconds. The head posts draw hundreds of
+    thousands of shares (several per second at their peak): the crowd the coordinated sharing
+    detector must not pair. Each ring's members share each of its posts within
+    `within_seconds`, and share ordinary posts at ordinary times too (camouflage).
+    """
+    rng = np.random.default_rng(seed)
+    n_users = max(1_000, n_shares // 20)
+    n_contents = max(200, n_shares // 40)
+    n_accounts = max(20, n_contents // 20)
+    users, contents, accounts = _ids("u", n_users), _ids("c", n_contents), _ids("a", n_accounts)
+    owner = rng.integers(0, n_accounts, n_contents)
+    published = T0 + rng.integers(0, WEEK, n_contents)
+    weight = 1.0 / np.arange(1, n_contents + 1, dtype=np.float64) ** 1.1
+    activity = rng.lognormal(0.0, 1.0, n_users)
+
+    n_org = n_shares - n_rings * ring_members * (ring_posts + 10)
+    post = rng.choice(n_contents, size=n_org, p=weight / weight.sum())
+    who = rng.choice(n_users, size=n_org, p=activity / activity.sum())
+    t = published[post] + rng.exponential(3 * 3600.0, n_org).astype(np.int64)
+    rows = Rows()
+    rows.add(
+        users[who],
+        accounts[owner[post]],
+        "share",
+        t,
+        content=contents[post],
+        source="recommendation",
+        client=np.char.add("d", users[who]),
+    )
+    rings: list[Planted] = []
+    for r in range(n_rings):
+        members = _ids(f"bot-r{r:02d}-", ring_members)
+        ring_rows = Rows()
+        targets = accounts[rng.choice(n_accounts, size=3, replace=False)]
+        for k in range(ring_posts):
+            who_r = members[rng.random(ring_members) < 0.9]
+            t0 = T0 + int(rng.integers(0, WEEK - 600))
+            ring_rows.add(
+                who_r,
+                targets[k % 3],
+                "share",
+                t0 + rng.integers(0, within_seconds, len(who_r)),
+                content=f"ring{r:02d}-post{k:02d}",
+                source="third_party",
+                client=np.char.add("d", who_r),
+            )
+        cam = np.repeat(members, 10)
+        cam_post = rng.choice(n_contents, size=len(cam), p=weight / weight.sum())
+        ring_rows.add(
+            cam,
+            accounts[owner[cam_post]],
+            "share",
+            published[cam_post] + rng.exponential(3 * 3600.0, len(cam)).astype(np.int64),
+            content=contents[cam_post],
+            source="recommendation",
+            client=np.char.add("d", cam),
+        )
+        rows.actor += ring_rows.actor
+        rows.account += ring_rows.account
+        rows.type += ring_rows.type
+        rows.time += ring_rows.time
+        rows.content += ring_rows.content
+        rows.source += ring_rows.source
+        rows.consented += ring_rows.consented
+        rows.client += ring_rows.client
+        rings.append(Planted(ring_rows, set(members.tolist()), set(targets.tolist())))
+    return ShareStream(to_frame(rows), rings)
+
+
+def plant_onboarding_choice(
+    org: Organic, seed: int, *, n_new: int = 2_000, n_suggested: int = 10, undo_share: float = 0.04
+) -> Planted:
+    """A legitimate onboarding: new users pick 2-5 of the suggested accounts, confirming each,
+    within seconds; a few undo one later."""
+    rng = np.random.default_rng(seed)
+    suggested = org.accounts[20 : 20 + n_suggested]
+    new = np.array([f"newc{i:05d}" for i in range(n_new)])
+    start = diurnal_times(rng, n_new)
+    rows = Rows()
+    for user, t0 in zip(new, start, strict=True):
+        picks = rng.choice(suggested, size=int(rng.integers(2, 6)), replace=False)
+        t = t0 + np.arange(len(picks))
+        rows.add(
+            np.full(len(picks), user), picks, "follow", t, source="signup_flow", client=f"d-{user}"
+        )
+        undo = rng.random(len(picks)) < undo_share
+        if undo.any():
+            rows.add(
+                np.full(int(undo.sum()), user),
+                picks[undo],
+                "unfollow",
+                t[undo] + int(rng.integers(1800, 5 * 3600)),
+                client=f"d-{user}",
+            )
+    return Planted(rows, set(new.tolist()), set(suggested.tolist()))
+
+
+def plant_forced_signup(
+    org: Organic, seed: int, *, n_new: int = 1_500, undo_share: float = 0.45
+) -> Planted:
+    """A forced signup flow: every new user also gets the same two accounts followed, without
+    confirming them, beside 1-3 suggestions they chose; many undo the added ones soon."""
+    rng = np.random.default_rng(seed)
+    fixed = org.accounts[950:952]
+    suggested = org.accounts[40:50]
+    new = np.array([f"news{i:05d}" for i in range(n_new)])
+    start = diurnal_times(rng, n_new)
+    rows = Rows()
+    for k, acc in enumerate(fixed):
+        rows.add(new, acc, "follow", start + k, source="signup_flow", consented=False)
+        undo = rng.random(n_new) < undo_share
+        rows.add(
+            new[undo],
+            acc,
+            "unfollow",
+            start[undo] + rng.integers(600, 4 * 3600, int(undo.sum())),
+        )
+    for user, t0 in zip(new, start, strict=True):
+        picks = rng.choice(suggested, size=int(rng.integers(1, 4)), replace=False)
+        rows.add(
+            np.full(len(picks), user),
+            picks,
+            "follow",
+            t0 + 2 + np.arange(len(picks)),
+            source="signup_flow",
+        )
+    return Planted(rows, set(new.tolist()), set(fixed.tolist()))
+
+
+def plant_third_party(
+    org: Organic, seed: int, *, n_actors: int = 600, consented: bool = False
+) -> Planted:
+    """A partner app adds a follow of one account for its users, one follow each (no bundle),
+    spread over the week. Unconsented, about half undo it within hours; consented (the app
+    asked), few do."""
+    rng = np.random.default_rng(seed)
+    target = org.accounts[1200 if not consented else 1300]
+    who = rng.choice(org.users, size=n_actors, replace=False)
+    client = org.user_client[np.searchsorted(org.users, who)]
+    t = diurnal_times(rng, n_actors)
+    rows = Rows()
+    rows.add(who, target, "follow", t, source="third_party", consented=consented, client=client)
+    undo = rng.random(n_actors) < (0.03 if consented else 0.5)
+    rows.add(
+        who[undo],
+        target,
+        "unfollow",
+        t[undo] + rng.integers(1800, 5 * 3600, int(undo.sum())),
+        client=client[undo],
+    )
+    return Planted(rows, set(who.tolist()), {str(target)})

@@ -40,14 +40,46 @@ def test_ring_found_beside_viral_post(organic: Organic) -> None:
     assert len(_evidence(f, "example_edges")) == 3
 
 
+def test_evidence_of_the_group(organic: Organic) -> None:
+    ring = plant_coordinated(organic, seed=51)
+    (f,) = CoordinatedSharingDetector().detect(to_frame(organic.rows, ring.rows))
+    # Full lists on the finding (the alert keeps a sample), with their counts.
+    assert f.member_count == len(f.member_ids) and f.target_count == len(f.target_ids) == 5
+    group = _evidence(f, "group")
+    assert group["members"] == f.member_count and group["targets"] == 5
+    assert float(group["time_span_seconds"]) > 0
+    assert str(group["first_action"]) < str(group["last_action"])
+    assert str(group["member_sample"]).split(", ")[0] == f.member_ids[0]
+    assert 0.2 < float(_evidence(f, "camouflage")["share_of_member_shares_elsewhere"]) < 0.5
+    pairs = _evidence(f, "top_pairs")
+    assert len(pairs) == 3 and all("posts within 30 s" in str(v) for v in pairs.values())
+    # Every ring account runs on its own device: no shared-client signal, and it says so.
+    client = _evidence(f, "shared_client")
+    assert client["shared_client_share"] == 0.0 and client["member_clients"] == f.member_count
+    assert 0.0 < float(client["background_shared_client_share"]) < 0.1
+
+
+def test_large_ring_whose_posts_are_crowds_is_recruited_back(organic: Organic) -> None:
+    # 300 accounts on each post within 20 s: every ring slot is a crowd over the cap, so
+    # only the members whose hash falls under cap / crowd are paired; the rest are
+    # recruited from the full data by their shares inside the group's bursts.
+    ring = plant_coordinated(organic, seed=54, n_members=300)
+    viral = plant_viral(organic, seed=52)
+    config = CoordinatedSharingConfig(max_cell_actors=100)
+    (f,) = CoordinatedSharingDetector(config).detect(to_frame(organic.rows, ring.rows, viral.rows))
+    assert member_f1(set(f.member_ids), ring.members) >= 0.95
+    assert f.member_count == len(f.member_ids) >= 285
+    assert float(_evidence(f, "group")["members_recruited"]) > 100
+
+
 def test_viral_post_is_not_coordinated(organic: Organic) -> None:
     viral = plant_viral(organic, seed=52)
     frame = to_frame(organic.rows, viral.rows)
     assert CoordinatedSharingDetector().detect(frame) == []
 
 
-def test_crowd_cells_are_capped_not_paired(organic: Organic) -> None:
-    # A post shared by 3000 people within two minutes: one crowd cell, skipped, no finding.
+def test_crowd_cells_are_thinned_not_paired_in_full(organic: Organic) -> None:
+    # A post shared by 3000 people within two minutes: crowd cells, thinned, no finding.
     viral = plant_viral(organic, seed=53)
     frame = to_frame(organic.rows, viral.rows)
     crowd = frame.content_ids == str(viral.rows.content[0][0])
@@ -85,10 +117,20 @@ def test_key_survives_the_ring_growing(organic: Organic) -> None:
     second = CoordinatedSharingDetector().detect(to_frame(organic.rows, ring.rows, extra))
     assert len(first) == 1 and len(second) == 1
     assert len(second[0].member_ids) > len(first[0].member_ids)
+    assert set(first[0].member_ids) < set(second[0].member_ids)
+    assert second[0].member_count == len(second[0].member_ids) >= 40
     assert first[0].key == second[0].key
 
 
-@pytest.mark.parametrize("bad", [{"window_seconds": -1}, {"min_shared_contents": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"window_seconds": -1},
+        {"min_shared_contents": 0},
+        {"max_cell_actors": 1},
+        {"recruit_share": 0.0},
+    ],
+)
 def test_config_is_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         CoordinatedSharingDetector(CoordinatedSharingConfig(**bad))  # type: ignore[arg-type]
