@@ -11,7 +11,9 @@ need_apt=()
 installed() { dpkg -s "$1" >/dev/null 2>&1; }
 installed clickhouse-server || need_apt+=(clickhouse-server clickhouse-client)
 command -v npm >/dev/null || need_apt+=(npm)
-installed prometheus || need_apt+=(prometheus)  # ships promtool for the rule tests
+installed prometheus || need_apt+=(prometheus)  # promtool, and the server tests/dashboards/ runs
+# /usr/bin/prometheus-alertmanager: tests/server/test_alertmanager.py starts its own on loopback.
+installed prometheus-alertmanager || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The project's checks and tests: generated code up to date, buf lint, Prometheus rule tests,
+# Grafana dashboard JSON up to date with dashboards/generate.py,
 # ruff, mypy --strict, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ if ! diff -r -q -x __pycache__ "$scratch/gen-before" gen >/dev/null; then
 fi
 (cd proto && ../node_modules/.bin/buf lint)
 promtool test rules dashboards/prometheus/*.test.yml
+python dashboards/generate.py --check  # committed Grafana JSON == generated
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy --explicit-package-bases server detectors graphs

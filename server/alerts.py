@@ -47,6 +47,9 @@ class AlertStore(Protocol):
     def max_alert_sequence(self) -> int: ...
     def get_alerts(self, alert_ids: Sequence[str]) -> dict[str, AlertRecord]: ...
     def write_alerts(self, records: Sequence[AlertRecord]) -> None: ...
+    def write_alert_members(
+        self, alert_id: str, sequence: int, member_ids: Sequence[str], target_ids: Sequence[str]
+    ) -> None: ...
     def list_alerts(
         self, flt: AlertFilter, before_sequence: int | None, limit: int
     ) -> list[AlertRecord]: ...
@@ -118,6 +121,12 @@ class ApplyResult:
     updated: list[AlertRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    record: AlertRecord  # the alert after the review
+    previous_verdict: int  # the verdict it had before (0: none), so feedback counts changes only
+
+
 class AlertBook:
     """Turns findings into alert records and hands out sequence numbers.
 
@@ -165,6 +174,16 @@ class AlertBook:
             for record in written:
                 record.sequence = self._next_sequence()
             if written:
+                # Full group lists first: once the alert is visible, so are its lists.
+                for record in written:
+                    finding = best[record.alert_id]
+                    if finding.member_ids or finding.target_ids:
+                        self._store.write_alert_members(
+                            record.alert_id,
+                            record.sequence,
+                            finding.member_ids,
+                            finding.target_ids,
+                        )
                 self._store.write_alerts(written)
                 self._changed.notify_all()
         return ApplyResult(raised=raised, updated=updated)
@@ -173,11 +192,19 @@ class AlertBook:
         self, alert_id: str, verdict: int, note: str, reviewer: str, now: datetime | None = None
     ) -> AlertRecord | None:
         """Records a verdict on an alert; None if there is no such alert."""
+        outcome = self.review_verdict(alert_id, verdict, note, reviewer, now)
+        return outcome.record if outcome is not None else None
+
+    def review_verdict(
+        self, alert_id: str, verdict: int, note: str, reviewer: str, now: datetime | None = None
+    ) -> ReviewOutcome | None:
+        """Records a verdict on an alert and says what it replaced; None if there is no alert."""
         now = now or datetime.now(UTC)
         with self._lock:
             record = self._store.get_alerts([alert_id]).get(alert_id)
             if record is None:
                 return None
+            previous_verdict = record.verdict
             record.verdict = verdict
             record.review_note = note
             record.reviewer = reviewer
@@ -195,7 +222,7 @@ class AlertBook:
             record.sequence = self._next_sequence()
             self._store.write_alerts([record])
             self._changed.notify_all()
-            return record
+            return ReviewOutcome(record=record, previous_verdict=previous_verdict)
 
     def wait_for_change(self, after_sequence: int, timeout: float) -> None:
         """Blocks until an alert version newer than after_sequence may exist, or timeout."""

@@ -20,8 +20,10 @@ from engagewatch.v1 import (
     detection_service_pb2_grpc,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
+    types_pb2,
 )
 from server.alert_servicer import AlertServicer
+from server.alertmanager import AlertmanagerPusher, check_template
 from server.alerts import AlertBook
 from server.config import Settings
 from server.detection import DetectionRunner, Scheduler
@@ -29,6 +31,7 @@ from server.detection_servicer import DetectionServicer
 from server.errors import StoreUnavailable
 from server.ingest_servicer import IngestServicer
 from server.metrics import Metrics
+from server.records import AlertFilter, AlertRecord
 from server.store import Store, open_store
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ SERVICE_NAMES = (
 )
 _HEALTH_PROBE_SECONDS = 5.0
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 100k-row batch of points fits
+_LIVE_ALERTS_PAGE = 1000
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -62,6 +66,7 @@ class Service:
     _stopping: threading.Event
     _scheduler: Scheduler | None
     _http: object | None
+    _pusher: AlertmanagerPusher | None = None
 
     @property
     def target(self) -> str:
@@ -74,6 +79,8 @@ class Service:
         self._stopping.set()
         if self._scheduler is not None:
             self._scheduler.stop()
+        if self._pusher is not None:
+            self._pusher.stop()
         self.grpc_server.stop(grace).wait()
         if self._http is not None:
             self._http.shutdown()  # type: ignore[attr-defined]
@@ -84,14 +91,17 @@ def start_service(
     settings: Settings, registry: CollectorRegistry | None = None, store: Store | None = None
 ) -> Service:
     """Starts the gRPC server (and /metrics and the schedule when configured)."""
+    check_template(settings.alertmanager.drilldown_url_template)  # before anything is opened
     registry = registry if registry is not None else CollectorRegistry()
     metrics = Metrics(registry)
+    metrics.initialize_series(grpc_method_names())
     store = store or open_store(settings.store_url, settings.external_source)
     store.migrate()
     book = AlertBook(store)
 
     def refresh_open_alerts() -> None:
         metrics.set_open_alerts(store.alert_counts_by_state())
+        metrics.set_accounts_by_action(live_alerts(store))
 
     runner = DetectionRunner(
         store,
@@ -99,7 +109,11 @@ def start_service(
         metrics,
         history=timedelta(hours=settings.detection.history_hours),
         on_alerts_changed=refresh_open_alerts,
+        feedback=settings.feedback,
     )
+    pusher = None
+    if settings.alertmanager.url:
+        pusher = AlertmanagerPusher(store, book, settings.alertmanager, metrics)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
         options=[
@@ -114,7 +128,7 @@ def start_service(
         DetectionServicer(runner, metrics), server
     )
     alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
-        AlertServicer(store, book, metrics, refresh_open_alerts), server
+        AlertServicer(store, book, metrics, refresh_open_alerts, runner.operating_points), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -139,12 +153,16 @@ def start_service(
         host, wanted = split_address(settings.metrics_address)
         http, _ = start_http_server(wanted, addr=host, registry=registry)
         metrics_port = http.server_port
+    if pusher is not None:  # its own thread: detection never waits for Alertmanager
+        pusher.start()
     scheduler = None
+    metrics.detection_schedule_interval.set(max(settings.detection.every_seconds, 0.0))
     if settings.detection.every_seconds > 0:
         scheduler = Scheduler(
             runner,
             settings.detection.every_seconds,
             timedelta(hours=settings.detection.window_hours),
+            late_lookback=timedelta(hours=settings.detection.late_lookback_hours),
         )
         scheduler.start()
     try:
@@ -164,7 +182,33 @@ def start_service(
         _stopping=stopping,
         _scheduler=scheduler,
         _http=http,
+        _pusher=pusher,
     )
+
+
+def grpc_method_names() -> list[str]:
+    """The methods of the engagewatch services, as the boundary labels them."""
+    files = (ingest_service_pb2, detection_service_pb2, alert_service_pb2)
+    return [
+        method.name
+        for file in files
+        for service in file.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    ]
+
+
+def live_alerts(store: Store) -> list[AlertRecord]:
+    """Every open or confirmed alert (latest versions), read page by page."""
+    found: list[AlertRecord] = []
+    for state in (types_pb2.ALERT_STATE_OPEN, types_pb2.ALERT_STATE_CONFIRMED):
+        before: int | None = None
+        while True:
+            page = store.list_alerts(AlertFilter(state=state), before, _LIVE_ALERTS_PAGE)
+            found.extend(page)
+            if len(page) < _LIVE_ALERTS_PAGE:
+                break
+            before = page[-1].sequence
+    return found
 
 
 def _watch_store_health(

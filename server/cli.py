@@ -31,6 +31,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if getattr(args, "detect_every", None) is not None:
         settings.detection.every_seconds = args.detect_every
+    if getattr(args, "alertmanager_url", None) is not None:
+        settings.alertmanager.url = args.alertmanager_url
     return settings
 
 
@@ -62,6 +64,7 @@ def _detect(args: argparse.Namespace) -> int:
         AlertBook(store),
         Metrics(CollectorRegistry()),
         history=timedelta(hours=settings.detection.history_hours),
+        feedback=settings.feedback,
     )
     result = runner.run(args.start, args.end, args.account or (), args.detector or (), "cli")
     for name, seconds, found in result.timings:
@@ -76,6 +79,44 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+
+    from prometheus_client import CollectorRegistry
+
+    from server.alerts import AlertBook
+    from server.backtest import backtest, format_table, to_json
+    from server.detection import DetectionRunner
+    from server.metrics import Metrics
+    from server.store import open_store
+
+    settings = _settings(args)
+    store = open_store(settings.store_url, settings.external_source)
+    try:
+        store.migrate()
+        runner = DetectionRunner(
+            store,
+            AlertBook(store),  # never applied to: a backtest writes no alerts
+            Metrics(CollectorRegistry()),
+            history=timedelta(hours=settings.detection.history_hours),
+            feedback=settings.feedback,
+        )
+        report = backtest(
+            runner,
+            store,
+            args.start,
+            args.end,
+            step=timedelta(hours=args.step_hours),
+            window=timedelta(hours=args.window_hours or settings.detection.window_hours),
+            detector_names=args.detectors or (),
+            account_ids=args.account or (),
+        )
+    finally:
+        store.close()
+    print(json.dumps(to_json(report), indent=2) if args.json else format_table(report))
+    return 0
+
+
 def _score_csv(args: argparse.Namespace) -> int:
     from server.score_csv import score_csv_file
 
@@ -87,6 +128,12 @@ def _demo(args: argparse.Namespace) -> int:
     from server.demo import run_demo
 
     return run_demo(args)
+
+
+def _throttle(args: argparse.Namespace) -> int:
+    from server.throttle import run_throttle
+
+    return run_throttle(args)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -105,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-addr", help="listen address, e.g. [::]:50051")
     serve.add_argument("--metrics-addr", help="/metrics address, e.g. 0.0.0.0:9464; '' disables")
     serve.add_argument("--detect-every", type=float, help="seconds between detection runs")
+    serve.add_argument(
+        "--alertmanager-url", help="push alerts to this Alertmanager, e.g. http://127.0.0.1:9093"
+    )
     serve.set_defaults(func=_serve)
 
     demo = commands.add_parser("demo", help="simulated platform, detection, alerts and a report")
@@ -123,6 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--detector", action="append", help="only this detector (repeatable)")
     detect.set_defaults(func=_detect)
 
+    replay = commands.add_parser(
+        "backtest", help="replay the schedule over a past window; report alerts, write nothing"
+    )
+    replay.add_argument("--store", help="clickhouse://host:9000/db or chdb:///dir")
+    replay.add_argument("--start", type=_time, required=True)
+    replay.add_argument("--end", type=_time, required=True)
+    replay.add_argument("--step-hours", type=int, default=1, help="hours between runs (1)")
+    replay.add_argument("--window-hours", type=int, help="hours each run judges (as configured)")
+    replay.add_argument(
+        "--detectors", "--detector", nargs="+", action="extend", help="only these detectors"
+    )
+    replay.add_argument("--account", action="append", help="only this account (repeatable)")
+    replay.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    replay.set_defaults(func=_backtest)
+
     score = commands.add_parser("score-csv", help="score one series (timestamp,value) offline")
     score.add_argument("input")
     score.add_argument("-o", "--output", help="output CSV (default: rewrite the input)")
@@ -133,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="stream simulated traffic to a server")
     add_simulate_arguments(simulate)
     simulate.set_defaults(func=_simulate)
+
+    from server.throttle import add_throttle_arguments
+
+    throttle = commands.add_parser("throttle", help="reference throttling consumer of alerts")
+    add_throttle_arguments(throttle)
+    throttle.set_defaults(func=_throttle)
     return parser
 
 

@@ -71,6 +71,8 @@ _ORGANIC_SOURCES: dict[int, tuple[tuple[str, ...], tuple[float, ...]]] = {
     _COMMENT: (("recommendation", "profile", "search"), (0.45, 0.45, 0.1)),
 }
 _HUMAN_SOURCES = (("profile", "search", "recommendation"), (0.5, 0.2, 0.3))
+# Not in HARD_NEGATIVES: planted only when `SimulationConfig.shared_devices` is on.
+SHARED_DEVICE_KIND = "shared_device"
 _SUBTLE_PATTERNS = ("fake_followers", "fake_traffic", "fake_engagement")
 
 
@@ -104,6 +106,11 @@ class SimulationConfig:
     # 0: no change.
     dst_shift_hours: int = 0
     dst_day: int = -1
+    # Shared devices, as real platforms see them: this share of the organic actors live in
+    # households of 2-5 people on one device, a few public computers (cafes, libraries) carry
+    # dozens of actors each, and some households all follow and engage with one favourite
+    # account in the window (hard negative "shared_device"). 0: every actor has own devices.
+    shared_devices: float = 0.0
 
     def __post_init__(self) -> None:
         if self.days < 5:
@@ -122,6 +129,8 @@ class SimulationConfig:
             raise ValueError("subtle_fraud must be in [0, 0.5]")
         if abs(self.dst_shift_hours) > 2:
             raise ValueError("dst_shift_hours must be in [-2, 2]")
+        if not 0.0 <= self.shared_devices <= 0.5:
+            raise ValueError("shared_devices must be in [0, 0.5]")
         if self.dst_day >= self.days:
             raise ValueError("dst_day must fall inside the simulated days")
 
@@ -311,6 +320,29 @@ class _World:
         # An affine map modulo a prime is a bijection: distinct indices keep distinct ids.
         self._name_mult = int(rng.integers(10_000_000, _NAME_MODULUS))
         self._name_offset = int(rng.integers(0, _NAME_MODULUS))
+        self.households: list[IntArray] = []
+        self.household_clients: StrArray = np.array([], dtype=str)
+        if config.shared_devices > 0:
+            self._share_devices()
+
+    def _share_devices(self) -> None:
+        """Households on one device and public computers; an own stream, so the rest of the
+        world draws the same with or without."""
+        rng = _rng(self.config.seed, "shared-devices")
+        members = rng.permutation(self.n_actors)[: int(self.config.shared_devices * self.n_actors)]
+        sizes = rng.integers(2, 6, len(members))
+        bounds = np.cumsum(sizes)
+        groups = np.split(members, bounds[bounds < len(members)])
+        self.households = [g for g in groups if len(g) >= 2]
+        self.household_clients = _hex_ids(rng, "cl-", len(self.households))
+        for group, client in zip(self.households, self.household_clients.tolist(), strict=True):
+            self.pool_clients[group, 0] = client
+            single = self.pool_clients[group, 1] == self.pool_clients[group, 0]
+            self.pool_clients[group[single], 1] = client
+        # Public computers: a second client of dozens of otherwise unrelated actors.
+        for client in _hex_ids(rng, "cl-", 4).tolist():
+            users = rng.choice(self.n_actors, int(rng.integers(20, 61)), replace=False)
+            self.pool_clients[users, 1] = client
 
     @property
     def content_table(self) -> StrArray:
@@ -778,6 +810,86 @@ def _onboarding(
     return chunk
 
 
+def _household_favourites(
+    world: _World, roles: _Roles, truth: list[TruthCase]
+) -> list[_Chunk]:
+    """Households of three or more who all follow, click and comment on one local account.
+
+    Several actors on one device acting on the same account is what a farm looks like; a
+    family does it too, but each member also lives a life of their own on the platform.
+    """
+    if not world.households:
+        return []
+    rng = _rng(world.config.seed, "household-favourites")
+    busy = {
+        a
+        for group in (
+            roles.fake_followers,
+            roles.fake_traffic,
+            roles.fake_engagement,
+            roles.forced,
+            roles.viral,
+            roles.celebrity,
+            roles.suggested,
+            list(roles.subtle.values()),
+            *roles.forced_anchors,
+            *roles.sharing_groups,
+            *roles.lockstep_groups,
+        )
+        for a in group
+    }
+    free = np.array([a for a in range(world.n_accounts) if a not in busy], dtype=np.int64)
+    big = [i for i, g in enumerate(world.households) if len(g) >= 3]
+    n_cases = min(len(big), len(free), max(3, len(world.households) // 40))
+    chunks = []
+    for h, a in zip(
+        rng.choice(big, n_cases, replace=False).tolist(),
+        rng.choice(free, n_cases, replace=False).tolist(),
+        strict=True,
+    ):
+        group, client = world.households[h], str(world.household_clients[h])
+        evening = world.window_start + int(rng.integers(0, 3)) * _DAY + 17 * 3600
+        follows = evening + rng.integers(0, 5 * 3600, len(group))
+        chunks.append(
+            _Chunk.make(
+                group,
+                a,
+                _FOLLOW,
+                follows,
+                sources=_choose(rng, *_HUMAN_SOURCES, len(group)),
+                clients=np.full(len(group), client),
+                consented=True,
+            )
+        )
+        clickers = np.repeat(group, rng.integers(1, 4, len(group)))
+        times = evening + rng.integers(0, 30 * 3600, len(clickers))
+        for etype, who in ((_CLICK, clickers), (_COMMENT, group[rng.random(len(group)) < 0.5])):
+            t = times[: len(who)] if etype == _CLICK else follows[: len(who)] + 600
+            chunks.append(
+                _Chunk.make(
+                    who,
+                    a,
+                    etype,
+                    t,
+                    sources=_choose(rng, *_HUMAN_SOURCES, len(who)),
+                    clients=np.full(len(who), client),
+                    contents=world.recent_content(rng, np.full(len(who), a), t),
+                )
+            )
+        truth.append(
+            TruthCase(
+                HARD_NEGATIVE_PREFIX + SHARED_DEVICE_KIND,
+                (str(world.account_names[a]),),
+                tuple(world.actor_names(group).tolist()),
+                world.when(int(follows.min())),
+                world.when(int(max(times.max(), follows.max()))),
+                f"a household of {len(group)} on one device all followed and engaged with a "
+                "favourite account; each member is also active elsewhere",
+            )
+        )
+    return chunks
+
+
 # ---------------------------------------------------------------------------------------------
 # Fraud.
 
@@ -1187,6 +1299,7 @@ def simulate(config: SimulationConfig) -> Simulation:
     world = _World(config)
     roles = _assign_roles(world)
     lifts, hard_truth, hard_chunks = _plan_lifts(world, roles)
+    hard_chunks.extend(_household_favourites(world, roles, hard_truth))
     counts = _organic_counts(world, lifts)
     organic = _organic_events(world, counts)
 
@@ -1271,6 +1384,7 @@ def simulate_counts(config: SimulationConfig) -> SimulatedCounts:
     world = _World(config)
     roles = _assign_roles(world)
     lifts, hard_truth, hard_chunks = _plan_lifts(world, roles)
+    hard_chunks.extend(_household_favourites(world, roles, hard_truth))
     counts = _organic_counts(world, lifts)
     del lifts
     if hard_chunks:

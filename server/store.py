@@ -26,6 +26,7 @@ import logging
 import queue
 import secrets
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -43,6 +44,7 @@ from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, EventFrame,
 from server import store_sql as q
 from server.config import ExternalSource
 from server.errors import StoreUnavailable
+from server.feedback import OperatingPointChange
 from server.records import AlertFilter, AlertRecord, EventBatch, MetricBatch, ReviewRecord
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,11 @@ Columns = dict[str, npt.NDArray[Any]]
 
 def _floor_hour(seconds: int) -> int:
     return seconds - seconds % BUCKET_SECONDS
+
+
+def _unix_ms(when: datetime) -> int:
+    q.unix_seconds(when)  # refuses naive datetimes
+    return int(when.timestamp() * 1000)
 
 
 def _strings(values: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
@@ -159,6 +166,7 @@ class Store(abc.ABC):
                     np.concatenate([b.values for b in chosen]),
                 )
                 self._mark_batches(q.KIND_POINTS, chosen, attempts, q.STATE_DONE)
+                self._record_arrivals([b.unix_seconds for b in chosen])
         return fresh
 
     def write_event_batch(self, batch_id: str, events: EventFrame) -> bool:
@@ -184,7 +192,44 @@ class Store(abc.ABC):
                     np.concatenate([np.arange(n, dtype=np.uint32) for n in lengths]),
                 )
                 self._mark_batches(q.KIND_EVENTS, chosen, attempts, q.STATE_DONE)
+                self._record_arrivals([b.events.times for b in chosen])
         return fresh
+
+    def _record_arrivals(self, unix_seconds: Sequence[npt.NDArray[np.int64]]) -> None:
+        """Note which hours just received data, so late hours get judged (one small row each)."""
+        seconds = np.concatenate([np.asarray(s, np.int64) for s in unix_seconds])
+        if len(seconds) == 0:
+            return
+        # bincount over the hour span: O(n), several times cheaper than np.unique's sort.
+        hour_of_row = seconds // BUCKET_SECONDS
+        first = int(hour_of_row.min())
+        counts = np.bincount(hour_of_row - first)
+        hours = np.flatnonzero(counts) + first
+        rows = counts[counts > 0]
+        now_ms = time.time_ns() // 1_000_000
+        self._insert(
+            q.BUCKET_ARRIVALS,
+            {
+                "arrived_ms": np.full(len(hours), now_ms, np.uint64),
+                "bucket": (hours * BUCKET_SECONDS).astype(np.uint32),
+                "rows": rows.astype(np.uint64),
+            },
+        )
+
+    def arrived_buckets(self, since: datetime, start: datetime, end: datetime) -> list[datetime]:
+        """Hours in [start, end) that received data at or after `since`, ascending."""
+        return sorted({hour for hour, _ in self.arrivals(since, start, end)})
+
+    def arrivals(
+        self, since: datetime, start: datetime, end: datetime
+    ) -> list[tuple[datetime, int]]:
+        """(hour, arrival in Unix ms) of writes at or after `since` for hours in [start, end)."""
+        params = {"since_ms": _unix_ms(since), "start": start, "end": end}
+        cols = self._select(self._sql.arrived_buckets, params)
+        return [
+            (q.from_unix(b), int(ms))
+            for b, ms in zip(cols["bucket"], cols["arrived_ms"], strict=True)
+        ]
 
     @contextmanager
     def _batch_locks_for(self, batch_ids: Sequence[str]) -> Iterator[None]:
@@ -691,6 +736,111 @@ class Store(abc.ABC):
             )
             for i in range(len(cols["alert_id"]))
         ]
+
+    # ------------------------------------------------------------ feedback and job marks
+
+    def write_operating_point_change(self, change: OperatingPointChange) -> None:
+        self._insert(
+            q.OPERATING_POINTS,
+            {
+                "detector": [change.detector],
+                "pattern": [int(change.pattern)],
+                "change_id": np.array([change.change_id], np.uint64),
+                "changed_at": [q.unix_seconds(change.changed_at)],
+                "verdict": [int(change.verdict)],
+                "alert_id": [change.alert_id],
+                "old_value": [float(change.old_value)],
+                "new_value": [float(change.new_value)],
+            },
+        )
+
+    def operating_points(self) -> dict[tuple[str, int], float]:
+        """The current operating point of every (detector, pattern) that reviews have moved."""
+        cols = self._select(self._sql.operating_points)
+        return {
+            (str(d), int(p)): float(v)
+            for d, p, v in zip(cols["detector"], cols["pattern"], cols["value"], strict=True)
+        }
+
+    def operating_point_changes(self, detector: str, pattern: int) -> list[OperatingPointChange]:
+        """Every change of one operating point, oldest first: the audit trail of feedback."""
+        cols = self._select(
+            self._sql.operating_point_changes, {"detector": detector, "pattern": int(pattern)}
+        )
+        return [
+            OperatingPointChange(
+                detector=str(cols["detector"][i]),
+                pattern=int(cols["pattern"][i]),
+                change_id=int(cols["change_id"][i]),
+                changed_at=q.from_unix(cols["changed_at"][i]),
+                verdict=int(cols["verdict"][i]),
+                alert_id=str(cols["alert_id"][i]),
+                old_value=float(cols["old_value"][i]),
+                new_value=float(cols["new_value"][i]),
+            )
+            for i in range(len(cols["detector"]))
+        ]
+
+    def read_mark(self, name: str) -> datetime | None:
+        """The latest mark written under `name`, or None if there is none."""
+        cols = self._select(self._sql.mark, {"name": name})
+        if not len(cols["n"]) or int(cols["n"][0]) == 0:
+            return None
+        return datetime.fromtimestamp(int(cols["mark_ms"][0]) / 1000, tz=UTC)
+
+    def write_mark(self, name: str, mark: datetime) -> None:
+        self._insert(
+            q.MARKS,
+            {
+                "name": [name],
+                "version": np.array([time.time_ns()], np.uint64),
+                "mark_ms": np.array([_unix_ms(mark)], np.uint64),
+            },
+        )
+
+    # ------------------------------------------------------------ group alert lists
+
+    def write_alert_members(
+        self, alert_id: str, sequence: int, member_ids: Sequence[str], target_ids: Sequence[str]
+    ) -> None:
+        """Store the full member and target lists of one alert version (ranked as given)."""
+        ids = [str(v) for v in (*member_ids, *target_ids)]
+        if not ids:
+            return
+        n_m, n_t = len(member_ids), len(target_ids)
+        self._insert(
+            q.ALERT_MEMBERS,
+            {
+                "alert_id": [alert_id] * len(ids),
+                "sequence": np.full(len(ids), sequence, np.uint64),
+                "role": np.repeat(np.array([1, 2], np.uint8), [n_m, n_t]),
+                "position": np.concatenate([np.arange(n_m), np.arange(n_t)]).astype(np.uint32),
+                "entity_id": ids,
+            },
+        )
+
+    def alert_members(
+        self, alert_id: str, role: int, sequence: int | None, start: int, limit: int
+    ) -> tuple[int, int, list[str]]:
+        """A page of an alert's stored list: (version, total ids in the list, the ids).
+
+        `sequence` None reads the latest stored version; version 0 means none is stored.
+        """
+        if sequence is None:
+            found = self._select(self._member_sql.latest_sequence, {"alert_id": alert_id})
+            if not len(found["n"]) or int(found["n"][0]) == 0:
+                return 0, 0, []
+            sequence = int(found["sequence"][0])
+        params = {"alert_id": alert_id, "sequence": int(sequence), "role": int(role)}
+        total = int(self._select(self._member_sql.size, params)["n"][0])
+        page = self._select(
+            self._member_sql.page, {**params, "start": int(start), "stop": int(start + limit)}
+        )
+        return sequence, total, [str(v) for v in page["entity_id"]]
+
+    @property
+    def _member_sql(self) -> q.MemberQueries:
+        return q.MemberQueries(self.database)
 
 
 # ---------------------------------------------------------------- ClickHouse server

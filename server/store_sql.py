@@ -242,7 +242,65 @@ REVIEWS = Table(
     engine="MergeTree() ORDER BY (alert_id, reviewed_at)",
 )
 
-TABLES: tuple[Table, ...] = (BUCKETS, EVENTS, BATCHES, VOID_ATTEMPTS, ALERTS, REVIEWS)
+# Feedback: every change of a detector's operating point per pattern (the minimum score
+# at which its findings alert). The latest change_id per (detector, pattern) is the current one.
+OPERATING_POINTS = Table(
+    name="operating_points",
+    columns=(
+        ("detector", "String"),
+        ("pattern", "UInt8"),
+        ("change_id", "UInt64"),
+        ("changed_at", "DateTime"),
+        ("verdict", "UInt8"),
+        ("alert_id", "String"),
+        ("old_value", "Float64"),
+        ("new_value", "Float64"),
+    ),
+    engine="MergeTree() ORDER BY (detector, pattern, change_id)",
+)
+
+# Late data: per write, the hours it brought data for and when. The schedule re-judges hours
+# outside its window that received data since its last run.
+BUCKET_ARRIVALS = Table(
+    name="bucket_arrivals",
+    # Milliseconds: the schedule's watermark must tell apart writes within one second.
+    columns=(("arrived_ms", "UInt64"), ("bucket", "DateTime"), ("rows", "UInt64")),
+    engine="MergeTree() PARTITION BY toYYYYMM(bucket) ORDER BY (bucket, arrived_ms)",
+)
+
+# Progress marks of background jobs (e.g. the schedule's arrival watermark); latest version wins.
+MARKS = Table(
+    name="job_marks",
+    columns=(("name", "String"), ("version", "UInt64"), ("mark_ms", "UInt64")),
+    engine="MergeTree() ORDER BY (name, version)",
+)
+
+# The full member and target lists of group alerts (an alert row keeps a sample of each), one
+# version per alert sequence that wrote them; the latest version is the list.
+ALERT_MEMBERS = Table(
+    name="alert_members",
+    columns=(
+        ("alert_id", "String"),
+        ("sequence", "UInt64"),
+        ("role", "UInt8"),  # GroupRole: 1 member, 2 target
+        ("position", "UInt32"),  # rank given by the detector, from 0
+        ("entity_id", "String"),
+    ),
+    engine="MergeTree() ORDER BY (alert_id, sequence, role, position)",
+)
+
+TABLES: tuple[Table, ...] = (
+    BUCKETS,
+    EVENTS,
+    BATCHES,
+    VOID_ATTEMPTS,
+    ALERTS,
+    REVIEWS,
+    OPERATING_POINTS,
+    BUCKET_ARRIVALS,
+    MARKS,
+    ALERT_MEMBERS,
+)
 
 # The bucket rows again, ordered by account: reads of a few accounts (GetAccountRisk,
 # RunDetection with account_ids) use the primary key instead of scanning every account's rows
@@ -359,6 +417,29 @@ class Queries:
             SELECT {review_cols} FROM {reviews}
             WHERE alert_id = %(alert_id)s ORDER BY reviewed_at, verdict"""
 
+        points = f"{d}.{OPERATING_POINTS.name}"
+        self.operating_points = f"""
+            SELECT detector, pattern, argMax(new_value, change_id) AS value FROM {points}
+            GROUP BY detector, pattern ORDER BY detector, pattern"""
+        point_cols = ", ".join(
+            f"toUInt32({c}) AS {c}" if t == "DateTime" else c for c, t in OPERATING_POINTS.columns
+        )
+        self.operating_point_changes = f"""
+            SELECT {point_cols} FROM {points}
+            WHERE detector = %(detector)s AND pattern = %(pattern)s ORDER BY change_id"""
+
+        arrivals = f"{d}.{BUCKET_ARRIVALS.name}"
+        self.arrived_buckets = f"""
+            SELECT DISTINCT toUInt32(bucket) AS bucket, arrived_ms FROM {arrivals}
+            WHERE arrived_ms >= %(since_ms)s
+              AND bucket >= toDateTime(%(start)s) AND bucket < toDateTime(%(end)s)
+            ORDER BY bucket, arrived_ms"""
+
+        marks = f"{d}.{MARKS.name}"
+        self.mark = f"""
+            SELECT argMax(mark_ms, version) AS mark_ms, count() AS n FROM {marks}
+            WHERE name = %(name)s"""
+
     def series(self, filter_accounts: bool, hashed: bool) -> str:
         """Bucket rows; with `hashed`, accounts as `account_hash` instead of `account_id`."""
         account = "cityHash64(account_id) AS account_hash" if hashed else "account_id"
@@ -434,3 +515,22 @@ class ExternalQueries:
             f"AND toString({self._account}) IN %(account_ids)s" if filter_accounts else ""
         )
         return self._series.format(account_filter=account_filter)
+
+
+class MemberQueries:
+    """Reads of the full group lists (ALERT_MEMBERS), with the database name bound."""
+
+    def __init__(self, db: str) -> None:
+        members = f"{quote_identifier(db)}.{ALERT_MEMBERS.name}"
+        self.latest_sequence = f"""
+            SELECT max(sequence) AS sequence, count() AS n FROM {members}
+            WHERE alert_id = %(alert_id)s"""
+        self.size = f"""
+            SELECT count() AS n FROM {members}
+            WHERE alert_id = %(alert_id)s AND sequence = %(sequence)s AND role = %(role)s"""
+        # Positions are dense from 0, so a page is a primary-key range, not an OFFSET scan.
+        self.page = f"""
+            SELECT entity_id FROM {members}
+            WHERE alert_id = %(alert_id)s AND sequence = %(sequence)s AND role = %(role)s
+              AND position >= %(start)s AND position < %(stop)s
+            ORDER BY position"""

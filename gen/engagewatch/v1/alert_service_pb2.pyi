@@ -3,12 +3,22 @@ import datetime
 from engagewatch.v1 import types_pb2 as _types_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class GroupRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GROUP_ROLE_UNSPECIFIED: _ClassVar[GroupRole]
+    GROUP_ROLE_MEMBER: _ClassVar[GroupRole]
+    GROUP_ROLE_TARGET: _ClassVar[GroupRole]
+GROUP_ROLE_UNSPECIFIED: GroupRole
+GROUP_ROLE_MEMBER: GroupRole
+GROUP_ROLE_TARGET: GroupRole
 
 class EvidenceItem(_message.Message):
     __slots__ = ("kind", "values")
@@ -106,6 +116,30 @@ class ListAlertsResponse(_message.Message):
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
     next_page_token: str
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListAlertMembersRequest(_message.Message):
+    __slots__ = ("alert_id", "role", "page_size", "page_token")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    role: GroupRole
+    page_size: int
+    page_token: str
+    def __init__(self, alert_id: _Optional[str] = ..., role: _Optional[_Union[GroupRole, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAlertMembersResponse(_message.Message):
+    __slots__ = ("ids", "next_page_token", "total_size", "sequence")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    total_size: int
+    sequence: int
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class WatchAlertsRequest(_message.Message):
     __slots__ = ("min_severity", "after_sequence")

@@ -45,6 +45,11 @@ class AlertServiceStub:
                 request_serializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsRequest.SerializeToString,
                 response_deserializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsResponse.FromString,
                 _registered_method=True)
+        self.ListAlertMembers = channel.unary_unary(
+                '/engagewatch.v1.AlertService/ListAlertMembers',
+                request_serializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersRequest.SerializeToString,
+                response_deserializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersResponse.FromString,
+                _registered_method=True)
         self.WatchAlerts = channel.unary_stream(
                 '/engagewatch.v1.AlertService/WatchAlerts',
                 request_serializer=engagewatch_dot_v1_dot_alert__service__pb2.WatchAlertsRequest.SerializeToString,
@@ -70,6 +75,14 @@ class AlertServiceServicer:
 
     def ListAlerts(self, request, context):
         """ListAlerts lists alerts, newest first, with filters and pagination.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertMembers(self, request, context):
+        """ListAlertMembers pages through the full member or target list of a group alert (an
+        Alert carries at most 200 of each).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +115,11 @@ def add_AlertServiceServicer_to_server(servicer, server):
                     servicer.ListAlerts,
                     request_deserializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsRequest.FromString,
                     response_serializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'ListAlertMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertMembers,
+                    request_deserializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersRequest.FromString,
+                    response_serializer=engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersResponse.SerializeToString,
             ),
             'WatchAlerts': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchAlerts,
@@ -169,6 +187,33 @@ class AlertService:
             '/engagewatch.v1.AlertService/ListAlerts',
             engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsRequest.SerializeToString,
             engagewatch_dot_v1_dot_alert__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/engagewatch.v1.AlertService/ListAlertMembers',
+            engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersRequest.SerializeToString,
+            engagewatch_dot_v1_dot_alert__service__pb2.ListAlertMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,
