@@ -337,8 +337,13 @@ class Scheduler:
         results = [self._runner.run(window_start, end, trigger="schedule")]
         store = self._runner.store
         mark = store.read_mark(SCHEDULE_MARK)
-        since = mark - ARRIVAL_SLACK if mark is not None else end - self._late_lookback
         seen_at = datetime.now(UTC)
+        if mark is None:
+            # The first tick on a store: what is already there is history (a backfill), not late
+            # data; judging all of it would hold the runner for a week's worth of hours.
+            store.write_mark(SCHEDULE_MARK, seen_at)
+            return results
+        since = mark - ARRIVAL_SLACK
         arrivals = [
             a
             for a in store.arrivals(since, end - self._late_lookback, window_start)
