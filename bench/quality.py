@@ -1,17 +1,18 @@
 """Detection quality on the simulator: precision and recall per pattern, hard negatives, FP rate.
 
     python -m bench.quality [--tuning-seeds 7 11 3] [--held-out-seeds 101 102 103 104]
-                            [--sizes 300 1000] [--subtle 0.05]
+                            [--sizes 300 1000] [--subtle 0.05] [--shared-devices 0.1]
 
 For every seed and size the simulator plants every fraud pattern (blatant to subtle, plus one
 extra case per volumetric pattern of `--subtle` times the account's normal volume) and every
 hard negative (organic viral bursts, a platform-wide holiday, celebrity shares, consented
-onboarding). The detectors run in-process on the simulated panel and events, as
-`server.detection.DetectionRunner` runs them (every statistical and graph detector, the last
-72 hours judged against the days before, graph detectors on the judged window's events), and
-their findings become alerts as the alert book makes them (one per detector and key). The
-tuning seeds are the ones the detectors were adjusted on; the held-out table is the one that
-counts.
+onboarding; with `--shared-devices`, households and public computers carrying several actors
+on one client, some households all engaging with one favourite account). The detectors run
+in-process on the simulated panel and events, as `server.detection.DetectionRunner` runs them
+(every statistical and graph detector, the last 72 hours judged against the days before,
+graph and event-reading statistical detectors on the judged window's events), and their
+findings become alerts as the alert book makes them (one per detector and key). The tuning
+seeds are the ones the detectors were adjusted on; the held-out table is the one that counts.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def detect(panel: Panel, events: EventFrame) -> list[Finding]:
     found: list[Finding] = []
     for stat in detectors.default_detectors():
         found.extend(stat.detect(panel))
+    for on_events in detectors.default_event_detectors():
+        found.extend(on_events.detect(events))
     for graph in graphs.default_detectors():
         found.extend(graph.detect(events))
     return found
@@ -171,7 +174,7 @@ def table(title: str, runs: list[Run]) -> str:
     for r in runs:
         by_detector.update(r.false_by_detector)
     if by_detector:
-        statistical = set(detectors.STATISTICAL_DETECTORS)
+        statistical = {*detectors.STATISTICAL_DETECTORS, *detectors.EVENT_DETECTORS}
         lines.append(
             "\nAlerts on no planted fraud, by detector: "
             + ", ".join(
@@ -188,6 +191,12 @@ def main() -> int:
     parser.add_argument("--held-out-seeds", type=int, nargs="*", default=[101, 102, 103, 104])
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 1000])
     parser.add_argument("--subtle", type=float, default=0.05)
+    parser.add_argument(
+        "--shared-devices",
+        type=float,
+        default=0.0,
+        help="share of organic actors on a household device (0.1 is realistic; 0: none)",
+    )
     parser.add_argument("--fraud-per-pattern", type=int, default=3)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = parser.parse_args()
@@ -206,6 +215,7 @@ def main() -> int:
                     accounts=size,
                     fraud_accounts_per_pattern=args.fraud_per_pattern,
                     subtle_fraud=args.subtle,
+                    shared_devices=args.shared_devices,
                 )
                 run = run_one(config)
                 runs.append(run)

@@ -1,10 +1,13 @@
 """Statistical detectors: per-account panels in, findings out. Pure: no I/O.
 
 `STATISTICAL_DETECTORS` is the registry the scheduler and RunDetection pick from by name.
+`EVENT_DETECTORS` hold the statistical detectors that read the judged window's events (as the
+graph detectors do) instead of the panel.
 """
 
 from __future__ import annotations
 
+from detectors.actor_mix import ActorMixConfig, ActorMixDetector
 from detectors.follow_purge import FollowPurgeConfig, FollowPurgeDetector
 from detectors.partner_coherence import PartnerCoherenceConfig, PartnerCoherenceDetector
 from detectors.peer_outlier import PeerOutlierConfig, PeerOutlierDetector
@@ -28,13 +31,26 @@ STATISTICAL_DETECTORS: dict[str, type[StatisticalDetector]] = {
 }
 
 
+EVENT_DETECTORS: dict[str, type[ActorMixDetector]] = {
+    ActorMixDetector.name: ActorMixDetector,
+}
+
+
+def default_event_detectors() -> list[ActorMixDetector]:
+    """Every registered event-reading statistical detector with its default config."""
+    return [cls() for cls in EVENT_DETECTORS.values()]
+
+
 def default_detectors() -> list[StatisticalDetector]:
     """Every registered detector with its default config."""
     return [cls() for cls in STATISTICAL_DETECTORS.values()]
 
 
 __all__ = [
+    "EVENT_DETECTORS",
     "STATISTICAL_DETECTORS",
+    "ActorMixConfig",
+    "ActorMixDetector",
     "FollowPurgeConfig",
     "FollowPurgeDetector",
     "PartnerCoherenceConfig",
@@ -47,4 +63,5 @@ __all__ = [
     "SeasonalBaselineDetector",
     "StatisticalDetector",
     "default_detectors",
+    "default_event_detectors",
 ]

@@ -111,7 +111,10 @@ class DetectionRunner:
         self._metrics = metrics
         self._history = history
         self._statistical = statistical or {d.name: d for d in detectors.default_detectors()}
-        self._graph = graph or {d.name: d for d in graphs.default_detectors()}
+        # Everything judged on the window's raw events: the graph detectors and actor_mix.
+        self._graph = graph or {
+            d.name: d for d in [*graphs.default_detectors(), *detectors.default_event_detectors()]
+        }
         self._on_alerts_changed = on_alerts_changed
         self._lock = threading.Lock()  # one run at a time: runs are CPU-bound on 2 cores
         floors = {

@@ -810,9 +810,7 @@ def _onboarding(
     return chunk
 
 
-def _household_favourites(
-    world: _World, roles: _Roles, truth: list[TruthCase]
-) -> list[_Chunk]:
+def _household_favourites(world: _World, roles: _Roles, truth: list[TruthCase]) -> list[_Chunk]:
     """Households of three or more who all follow, click and comment on one local account.
 
     Several actors on one device acting on the same account is what a farm looks like; a
