@@ -267,6 +267,23 @@ def panel_baseline(
     )
 
 
+def with_history(panel: Panel, min_hours: int = _MIN_HISTORY) -> npt.NDArray[np.bool_]:
+    """Accounts active (any metric) at least `min_hours` before the judged window.
+
+    An account first seen inside the window, or just before it, has no level of its own to
+    judge against: its first traffic is not a spike. Cohort and group detectors judge it.
+    """
+
+    def compute() -> npt.NDArray[np.bool_]:
+        cutoff = max(panel.judge_from - min_hours, 0)
+        seen = np.zeros(panel.n_accounts, dtype=bool)
+        for metric in panel.values:
+            seen |= panel.metric(metric)[:, :cutoff].any(axis=1)
+        return seen if panel.judge_from >= min_hours else np.ones(panel.n_accounts, dtype=bool)
+
+    return memo(panel, ("with_history", min_hours), compute)
+
+
 def _platform_shape(hour_mean: FloatArray, level: FloatArray) -> FloatArray:
     """The platform's hour-of-day profile, mean 1, as the median account sees it."""
     active = level >= 1.0

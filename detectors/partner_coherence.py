@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special
 
-from detectors._baseline import panel_baseline
+from detectors._baseline import panel_baseline, with_history
 from detectors._common import (
     FloatArray,
     anomalous_span,
@@ -113,6 +113,8 @@ class PartnerCoherenceDetector:
                 continue
             pairs += 1
             candidates.extend(self._detect_pair(panel, metric, tuple(present)))
+        established = with_history(panel)
+        candidates = [c for c in candidates if established[c.row]]
         # One Benjamini-Hochberg family per run: every account of every pair, each account's
         # best window corrected for the windows searched (rises only: one direction).
         tests = searched_windows(judged, window_widths(judged, cfg.window_hours), directions=1)

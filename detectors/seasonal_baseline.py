@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from statsmodels.tsa.seasonal import STL
 
-from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline
+from detectors._baseline import BaselineConfig, SeasonalBaseline, panel_baseline, with_history
 from detectors._common import (
     FloatArray,
     anomalous_span,
@@ -194,6 +194,7 @@ class SeasonalBaselineDetector:
         # One family per run: every account and metric screened. Only candidates that clear
         # the score are tested; the others count as p = 1, which only raises the bar.
         tests = searched_windows(judged, window_widths(judged, cfg.window_hours))
+        established = with_history(panel)
         chosen: dict[str, npt.NDArray[np.intp]] = {}
         qvals: dict[str, FloatArray] = {}
         for metric in metrics:
@@ -201,7 +202,7 @@ class SeasonalBaselineDetector:
             gate = np.where(
                 top.direction == _DOWN, max(cfg.min_score, cfg.min_drop_score), cfg.min_score
             )
-            rows = np.flatnonzero((top.score >= gate) & (top.width > 0))
+            rows = np.flatnonzero((top.score >= gate) & (top.width > 0) & established)
             chosen[metric] = rows
             qvals[metric] = corrected(top.neglog10_p(rows, baselines[metric]), tests)
         family = panel.n_accounts * len(metrics)

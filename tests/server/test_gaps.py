@@ -36,7 +36,7 @@ GAPS: dict[str, np.ndarray] = {
 # Accounts that only started sending this many hours before the end (so 1 day and 6 hours of
 # history). An account with no hour at all before the judged window is another matter: the
 # seasonal baseline expects 0 for it and flags its first traffic (reported to its owner).
-SHORT = {"new_2d": 48, "new_30h": 30}
+SHORT = {"new_2d": 48, "new_30h": 30, "new_12h": 12, "new_3h": 3}
 OUTAGE = np.array([_JUDGED_FROM + 7, _JUDGED_FROM + 8])  # every account: an ingest outage
 
 
