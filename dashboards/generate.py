@@ -31,6 +31,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
+from engagewatch.v1 import types_pb2
+
 OUT_DIR = Path(__file__).resolve().parent / "grafana"
 
 # The data sources of dashboards/provisioning/datasources/engagewatch.yaml, referenced by uid.
@@ -43,19 +45,19 @@ TAG = "engagewatch"
 # Every series of the service carries these labels; $instance is "All" (.*) by default.
 SEL = 'job="engagewatch", instance=~"$instance"'
 
-# Names of the proto enums, for SQL that turns the stored numbers back into words.
-PATTERNS = (
-    "fake_followers",
-    "fake_traffic",
-    "fake_engagement",
-    "lockstep_group",
-    "forced_subscription",
-    "coordinated_sharing",
-)
-METRICS = ("follows", "unfollows", "clicks", "shares", "comments", "impressions")
-SEVERITIES = ("low", "medium", "high", "critical")
-ACTIONS = ("warn", "limit_features", "suspend_updates", "stop_ads", "close_account", "blacklist")
-STATES = ("open", "confirmed", "dismissed")
+
+def enum_names(enum: Any, prefix: str) -> tuple[str, ...]:
+    """A proto enum's names in number order (1, 2, ...), lower case, without the prefix."""
+    numbered = sorted((number, name) for name, number in enum.items() if number != 0)
+    return tuple(name.removeprefix(prefix).lower() for _, name in numbered)
+
+
+# The store keeps enum numbers; SQL turns them back into words with these (arrays are 1-based).
+PATTERNS = enum_names(types_pb2.Pattern, "PATTERN_")
+METRICS = enum_names(types_pb2.Metric, "METRIC_")
+SEVERITIES = enum_names(types_pb2.Severity, "SEVERITY_")
+ACTIONS = enum_names(types_pb2.Action, "ACTION_")
+STATES = enum_names(types_pb2.AlertState, "ALERT_STATE_")
 GROUP_PATTERNS = (PATTERNS.index("lockstep_group") + 1, PATTERNS.index("forced_subscription") + 1)
 
 # Formats of the ClickHouse plugin's queries (grafana-plugin-sdk-go sqlutil.FormatQueryOption).
@@ -243,26 +245,33 @@ def bar_panel(
 
 
 def instance_variable() -> dash.QueryVariable:
-    return (
-        dash.QueryVariable("instance")
-        .label("Instance")
-        .datasource(PROMETHEUS)
-        .query('label_values(up{job="engagewatch"}, instance)')
-        .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
-        .include_all(True)
-        .all_value(".*")
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    return all_values_variable(
+        "instance",
+        "Instance",
+        'label_values(up{job="engagewatch"}, instance)',
+        model.VariableRefresh.ON_DASHBOARD_LOAD,
     )
 
 
 def prom_label_variable(name: str, label: str, metric: str) -> dash.QueryVariable:
+    return all_values_variable(
+        name,
+        label,
+        f'label_values({metric}{{job="engagewatch"}}, {name})',
+        model.VariableRefresh.ON_TIME_RANGE_CHANGED,
+    )
+
+
+def all_values_variable(
+    name: str, label: str, query: str, refresh: model.VariableRefresh
+) -> dash.QueryVariable:
+    """A Prometheus label variable that defaults to All, matching any value (.*)."""
     return (
         dash.QueryVariable(name)
         .label(label)
         .datasource(PROMETHEUS)
-        .query(f'label_values({metric}{{job="engagewatch"}}, {name})')
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .query(query)
+        .refresh(refresh)
         .include_all(True)
         .all_value(".*")
         .current(model.VariableOption(selected=True, text="All", value="$__all"))
