@@ -1,24 +1,40 @@
-"""Lockstep groups: actors that follow (or engage) the same set of accounts within minutes.
+"""Lockstep groups: actors that follow (or engage) the same set of accounts, often within minutes.
 
-Pattern sought: bought followers delivered by a farm, where the same few dozen to thousands of
-accounts follow each customer within minutes of each other, customer after customer, and mix in
-organic-looking follows of popular accounts as camouflage. Organic followers of one celebrity
-coincide on one target only; a farm coincides on many, which is what is counted here.
+Pattern sought: bought followers delivered by a farm. The farm's accounts follow each customer,
+customer after customer, often within minutes of each other, and mix in follows of popular
+accounts as camouflage; a farm may send a different subset of its accounts to each customer.
+
+Two views of the same follow graph, each searched for dense blocks (graphs/dense_blocks.py):
+- timing: columns are (target, time cell) instead of targets, on two grids offset by half a
+  cell, so a farm's follows of a customer within a window of minutes to hours land in one
+  column, while organic follows of that customer spread over weeks of cells. A block here is
+  "the same accounts hit the same targets at the same times", however big the farm (no crowd
+  cap) and whichever subset of it each customer got.
+- topology: plain actor x target; finds farms that spread their follows out in time.
+Each block must beat the Chung-Lu background by more than the search itself could gain by chance
+(graphs/significance.py), so clean graphs, celebrity cores included, report nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from detectors.findings import EventFrame, Evidence, Finding
-from graphs.coaction import CoActionParams, co_acting_groups
-from graphs.frames import bounded, encode, example_edges, iso, metric_of, of_types, utc
-from graphs.profile import group_score
+from graphs.dense_blocks import BlockParams, FoundBlock, find_blocks
+from graphs.frames import IntArray, iso, metric_of, utc
+from graphs.idcodes import encode_fast
 from graphs.validate import require_at_least, require_positive, require_share, require_types
 
 logger = logging.getLogger(__name__)
+
+MAX_SAMPLE = 50  # ids quoted inside evidence (the finding itself carries the full lists)
+N_EXAMPLES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,167 +43,453 @@ class LockstepConfig:
 
     Attributes:
         event_types: actions that count as acting on a target.
-        window_seconds: two actions within this many seconds are "together".
-        min_shared_targets: a pair must coincide on at least this many distinct targets.
-        episode_seconds, min_episodes: ... in at least this many distinct time slots of
-            episode_seconds: one session (say, an onboarding flow) is one episode, not lockstep.
-        min_members: smallest group reported.
-        alpha: family-wise error rate over all candidate pairs (Bonferroni).
-        max_cell_actors: crowds larger than this in one target's time cell are not paired.
-        min_degree_share: a member is paired with at least this share of the group.
-        min_pair_density: sparser groups are split into communities.
-        max_members: size cap of one group.
-        min_target_members, min_target_share: a target belongs to the group's set when at least
-            max(min_target_members, share * b) members hit it within one window, b being the
-            most members seen on any one target.
-        min_score: findings scored lower are dropped.
+        cell_seconds: width of the time cells of the timing view; windows up to half of it fit
+            in one cell of one of the two offset grids.
+        use_topology: also search the plain actor x target graph (farms with no timing).
+        min_members, min_targets: smallest block reported.
+        max_members, max_targets: size caps of one block.
+        max_groups: groups reported per view and run.
+        alpha: false-alarm rate of the block tests of one view.
+        same_group_share: blocks of different views sharing this share of the smaller one's
+            members are one group.
+        unfollow_seconds: a member's unfollow of a block target within this long of the
+            follow counts as a burst-then-drop.
+        skip_consented_sources: consented follows from these sources are not counted (a
+            signup flow's suggested bundle makes every new user follow the same accounts).
     """
 
     event_types: tuple[str, ...] = ("follow",)
-    window_seconds: int = 300
-    min_shared_targets: int = 5
-    episode_seconds: int = 3600
-    min_episodes: int = 3
+    cell_seconds: int = 3 * 3600
+    use_topology: bool = True
     min_members: int = 5
-    alpha: float = 0.01
-    max_cell_actors: int = 2000
-    min_degree_share: float = 0.2
-    min_pair_density: float = 0.3
+    min_targets: int = 3
     max_members: int = 5000
-    min_target_members: int = 3
-    min_target_share: float = 0.3
-    min_score: float = 0.05
+    max_targets: int = 5000
+    max_groups: int = 5
+    alpha: float = 0.01
+    same_group_share: float = 0.3
+    unfollow_seconds: int = 7 * 86_400
+    skip_consented_sources: tuple[str, ...] = ("signup_flow",)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """What a later run needs to know of a group reported before (see `detect_window`)."""
+
+    key: str
+    members: frozenset[str]
+    targets: frozenset[str]
+    first_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockstepState:
+    groups: tuple[GroupState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """Distinct follows (actor, target) with their first time; codes from `encode_fast`."""
+
+    actors: IntArray
+    targets: IntArray
+    times: IntArray
+    n_actors: int
+    n_targets: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    members: IntArray  # actor codes, most in-block edges first
+    targets: IntArray  # target codes, most members first
+    view: str
+    found: FoundBlock
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 class LockstepDetector:
-    """Finds groups of actors that act on many of the same targets within minutes."""
+    """Finds groups of actors that act on many of the same targets, often within minutes."""
 
     name: ClassVar[str] = "lockstep"
 
     def __init__(self, config: LockstepConfig | None = None) -> None:
         self.config = config or LockstepConfig()
         c = self.config
-        require_positive(c, "window_seconds", "episode_seconds", "max_cell_actors", "max_members")
-        require_at_least(c, "min_episodes", 1)
+        require_positive(c, "cell_seconds", "max_members", "max_targets", "max_groups")
+        require_positive(c, "unfollow_seconds")
         require_at_least(c, "min_members", 2)
-        require_at_least(c, "min_shared_targets", 2)
-        require_at_least(c, "min_target_members", 1)
-        require_share(c, "alpha", "min_degree_share", "min_pair_density", "min_target_share")
-        require_share(c, "min_score", allow_zero=True)
+        require_at_least(c, "min_targets", 2)
+        require_share(c, "alpha", "same_group_share")
         require_types(c)
 
     def detect(self, events: EventFrame) -> list[Finding]:
-        c = self.config
-        ev = of_types(events, c.event_types)
-        if len(ev) == 0:
-            return []
-        actor_names, actors = encode(ev.actor_ids)
-        target_names, targets = encode(ev.account_ids)
-        params = CoActionParams(
-            window_seconds=c.window_seconds,
-            min_shared=c.min_shared_targets,
-            episode_seconds=c.episode_seconds,
-            min_episodes=c.min_episodes,
-            min_members=c.min_members,
-            alpha=c.alpha,
-            max_cell_actors=c.max_cell_actors,
-            min_degree_share=c.min_degree_share,
-            min_pair_density=c.min_pair_density,
-            max_members=c.max_members,
-            min_item_members=c.min_target_members,
-            min_item_share=c.min_target_share,
-        )
-        found = co_acting_groups(
-            actors, targets, ev.times, len(actor_names), len(target_names), params
-        )
-        findings: list[Finding] = []
-        used_keys: set[str] = set()
-        for cag in found:
-            group, prof = cag.group, cag.profile
-            lift = prof.density / max(prof.expected_density, 1e-12)
-            score = group_score(len(group.members), len(prof.items), prof.density, lift)
-            if score < c.min_score:
-                continue
-            subject = str(target_names[prof.items[0]])
-            # Keyed by the group's first strongly hit target, which stays as the group grows;
-            # a second group on it in one run is told apart by its most central member.
-            key = f"lockstep_group:{target_names[prof.anchor]}"
-            if key in used_keys:
-                key = f"{key}:{actor_names[group.members[0]]}"
-            used_keys.add(key)
-            new_followers = int(prof.item_actors[0])
-            from_group = int(prof.item_members[0])
-            members_n = len(group.members) + group.trimmed
-            evidence = (
-                Evidence(
-                    "group",
-                    {
-                        "members": float(members_n),
-                        "targets": float(len(prof.items)),
-                        "members_trimmed": float(group.trimmed),
-                        "member_pair_density": group.pair_density,
-                        "window_seconds": float(c.window_seconds),
-                        "first_action": iso(prof.start),
-                        "last_action": iso(prof.end),
-                        "time_span_seconds": float(prof.end - prof.start),
-                        "median_target_spread_seconds": prof.median_spread_seconds,
-                    },
-                ),
-                Evidence(
-                    "density_vs_background",
-                    {
-                        "observed_density": prof.density,
-                        "expected_density": prof.expected_density,
-                        "lift": lift,
-                    },
-                ),
-                Evidence(
-                    "camouflage",
-                    {"share_of_member_actions_elsewhere": prof.camouflage_share},
-                ),
-                Evidence(
-                    "fake_followers",
-                    {
-                        "target": subject,
-                        "new_followers": float(new_followers),
-                        "from_group": float(from_group),
-                        "share_from_group": from_group / max(new_followers, 1),
-                    },
-                ),
-                Evidence(
-                    "example_edges",
-                    example_edges(
-                        actor_names,
-                        target_names,
-                        prof.example_actors,
-                        prof.example_items,
-                        prof.example_times,
-                    ),
-                ),
-            )
-            explanation = (
-                f"{members_n} accounts acted on the same {len(prof.items)} accounts within "
-                f"{c.window_seconds // 60 or 1} minutes of each other ({prof.density:.0%} of "
-                f"possible edges, {lift:.0f}x the background); {from_group} of the "
-                f"{new_followers} new followers of {subject} came from this group."
-            )
-            findings.append(
-                Finding(
-                    detector=self.name,
-                    pattern="lockstep_group",
-                    subject=subject,
-                    key=key,
-                    start_time=utc(prof.start),
-                    end_time=utc(prof.end),
-                    score=score,
-                    observed=prof.density,
-                    expected=prof.expected_density,
-                    explanation=explanation,
-                    evidence=evidence,
-                    member_ids=bounded(actor_names, group.members),
-                    metric=metric_of(c.event_types),
-                    target_ids=bounded(target_names, prof.items),
-                )
-            )
-        logger.info("lockstep: %d findings from %d candidate groups", len(findings), len(found))
+        findings, _ = self.detect_window(events, LockstepState())
         return findings
+
+    def detect_window(
+        self, events: EventFrame, state: LockstepState
+    ) -> tuple[list[Finding], LockstepState]:
+        """Findings of this window, with groups seen before keeping their key.
+
+        A group found again (sharing `same_group_share` of its members with a group of
+        `state`) keeps the earlier key, so the service keeps its alert_id, and its member and
+        target lists become the union of both runs. Pure: the caller keeps the state.
+        """
+        c = self.config
+        if len(events) == 0:
+            return [], state
+        actor_code, actor_rep = encode_fast(events.actor_ids)
+        target_code, target_rep = encode_fast(events.account_ids)
+        is_action = np.isin(events.types, np.asarray(c.event_types))
+        # Consented follows from a platform flow (signup suggestions) are the platform's
+        # bundle, not the actors' choice; the forced-subscription detector judges those flows.
+        if c.skip_consented_sources:
+            is_action &= ~(
+                np.isin(events.sources, np.asarray(c.skip_consented_sources)) & events.consented
+            )
+        graph = _distinct(
+            actor_code[is_action],
+            target_code[is_action],
+            events.times[is_action],
+            len(actor_rep),
+            len(target_rep),
+        )
+        if len(graph.actors) == 0:
+            return [], state
+        unfollows = _unfollow_pairs(events, actor_code, target_code)
+        del actor_code, target_code, is_action  # 17 bytes a row, not needed by the search
+        groups = self._groups(graph)
+        actor_names = events.actor_ids[actor_rep]
+        target_names = events.account_ids[target_rep]
+        findings: list[Finding] = []
+        kept: list[GroupState] = []
+        used: set[str] = set()
+        for g in groups:
+            f, gs = self._finding(g, graph, actor_names, target_names, unfollows, state, used)
+            findings.append(f)
+            kept.append(gs)
+            used.add(f.key)
+        seen = {gs.key for gs in kept}
+        carried = tuple(gs for gs in state.groups if gs.key not in seen)
+        logger.info("lockstep: %d groups from %d follows", len(findings), len(graph.actors))
+        return findings, LockstepState(carried + tuple(kept))
+
+    def _groups(self, g: _Graph) -> list[_Group]:
+        c = self.config
+        params = BlockParams(
+            max_blocks=c.max_groups,
+            max_rows=c.max_members,
+            max_cols=c.max_targets,
+            min_rows=c.min_members,
+            min_cols=c.min_targets,
+            alpha=c.alpha,
+        )
+        candidates: list[_Group] = []
+        for offset in (0, c.cell_seconds // 2):
+            slot = (g.times - g.times.min() + offset) // c.cell_seconds
+            cols, col_rep = encode_fast_ints(g.targets * (int(slot.max()) + 1) + slot)
+            del slot
+            col_target = g.targets[col_rep]
+            # Seeds come from cells holding two follows or more: a lone follow is no burst,
+            # and most organic follows are alone in their cell, so the peeled graph shrinks.
+            busy = np.bincount(cols, minlength=len(col_rep)) >= 2
+            for fb in find_blocks(g.actors, cols, g.n_actors, len(col_rep), params, busy):
+                targets = np.unique(col_target[fb.block.cols])
+                if len(targets) >= c.min_targets:
+                    candidates.append(_order(g, fb.block.rows, targets, "timing", fb))
+        if c.use_topology:
+            for fb in find_blocks(g.actors, g.targets, g.n_actors, g.n_targets, params):
+                candidates.append(_order(g, fb.block.rows, fb.block.cols, "topology", fb))
+        # The strongest view of each group wins; the others' copies of it are dropped. A block
+        # that is the union of two smaller ones from another view (two farms tied by a stray
+        # camouflage edge) gives way to them.
+        candidates.sort(key=lambda x: -x.found.stats.margin)
+        candidates = [x for x in candidates if not _is_union(x, candidates, c.same_group_share)]
+        out: list[_Group] = []
+        for cand in candidates:
+            if not any(_overlap(cand.members, o.members) >= c.same_group_share for o in out):
+                out.append(cand)
+        return out
+
+    def _finding(
+        self,
+        g: _Group,
+        graph: _Graph,
+        actor_names: npt.NDArray[np.str_],
+        target_names: npt.NDArray[np.str_],
+        unfollows: npt.NDArray[np.int64],
+        state: LockstepState,
+        used: set[str],
+    ) -> tuple[Finding, GroupState]:
+        c = self.config
+        ev = _evidence_arrays(graph, g.members, g.targets)
+        members = [str(x) for x in actor_names[g.members]]
+        targets = [str(x) for x in target_names[g.targets]]
+        previous = _match(members, state, c.same_group_share, used)
+        if previous is not None:
+            key = previous.key
+            members += sorted(previous.members - set(members))
+            targets += sorted(previous.targets - set(targets))
+            first_time = min(previous.first_time, ev.start)
+        else:
+            anchor = str(target_names[_anchor(graph, g.members, g.targets)])
+            key = f"lockstep_group:{anchor}"
+            if key in used:
+                key = f"{key}:{members[0]}"
+            first_time = ev.start
+        subject = targets[0]
+        m_all = float(len(graph.actors))
+        d_a = np.bincount(graph.actors, minlength=graph.n_actors)[g.members].sum()
+        d_t = np.bincount(graph.targets, minlength=graph.n_targets)[g.targets].sum()
+        possible = float(len(g.members) * len(g.targets))
+        density = ev.in_block / possible
+        expected_density = float(d_a) * float(d_t) / m_all / possible
+        lift = density / max(expected_density, 1e-12)
+        stats = g.found.stats
+        score = 1.0 - math.exp(-max(stats.margin, 0.0) / 200.0)
+        undone = _undone_share(graph, ev.rows, unfollows, c.unfollow_seconds)
+        top_target_followers = int(np.count_nonzero(graph.targets == g.targets[0]))
+        from_group = int(np.count_nonzero(graph.targets[ev.rows] == g.targets[0]))
+        evidence = (
+            Evidence(
+                "group",
+                {
+                    "members": float(len(members)),
+                    "targets": float(len(targets)),
+                    "member_sample": ",".join(members[:MAX_SAMPLE]),
+                    "target_sample": ",".join(targets[:MAX_SAMPLE]),
+                    "found_by": g.view,
+                    "first_action": iso(ev.start),
+                    "last_action": iso(ev.end),
+                    "time_span_seconds": float(ev.end - ev.start),
+                    "median_target_spread_seconds": ev.median_spread,
+                },
+            ),
+            Evidence(
+                "density_vs_background",
+                {
+                    "observed_density": density,
+                    "expected_density": expected_density,
+                    "lift": lift,
+                    "block_edges": float(ev.in_block),
+                    "surprise_nats": stats.surprise,
+                    "search_price_nats": stats.price,
+                },
+            ),
+            Evidence(
+                "camouflage",
+                {"share_of_member_actions_elsewhere": ev.camouflage_share},
+            ),
+            Evidence(
+                "fake_followers",
+                {
+                    "target": subject,
+                    "new_followers": float(top_target_followers),
+                    "from_group": float(from_group),
+                    "share_from_group": from_group / max(top_target_followers, 1),
+                    "share_undone": undone,
+                },
+            ),
+            Evidence(
+                "example_edges",
+                {
+                    f"edge_{k + 1}": f"{actor_names[a]} -> {target_names[t]} at {iso(tm)}"
+                    for k, (a, t, tm) in enumerate(ev.examples)
+                },
+            ),
+        )
+        timing = (
+            f"within {_duration(ev.median_spread)} of each other per target"
+            if g.view == "timing"
+            else "spread over time"
+        )
+        explanation = (
+            f"{len(members)} accounts followed the same {len(targets)} accounts {timing} "
+            f"({density:.1%} of possible edges, {lift:.0f}x the background); {from_group} of "
+            f"the {top_target_followers} followers of {subject} came from this group."
+        )
+        finding = Finding(
+            detector=self.name,
+            pattern="lockstep_group",
+            subject=subject,
+            key=key,
+            start_time=utc(ev.start),
+            end_time=utc(ev.end),
+            score=score,
+            observed=density,
+            expected=expected_density,
+            explanation=explanation,
+            evidence=evidence,
+            metric=metric_of(c.event_types),
+            member_ids=tuple(members),
+            target_ids=tuple(targets),
+            member_count=len(members),
+            target_count=len(targets),
+        )
+        return finding, GroupState(key, frozenset(members), frozenset(targets), first_time)
+
+
+def encode_fast_ints(values: IntArray) -> tuple[IntArray, IntArray]:
+    """Dense codes of int64 values: (code of each row, index of one row per code)."""
+    order = np.argsort(values)
+    s = values[order]
+    new = np.empty(len(s), dtype=bool)
+    new[:1] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    return codes, order[new]
+
+
+def _distinct(
+    actors: IntArray, targets: IntArray, times: IntArray, n_actors: int, n_targets: int
+) -> _Graph:
+    """Each (actor, target) once, at its first time: a repeated follow adds nothing."""
+    key = actors * n_targets + targets
+    order = np.lexsort((times, key))
+    k = key[order]
+    first = np.empty(len(k), dtype=bool)
+    first[:1] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    rows = order[first]
+    return _Graph(actors[rows], targets[rows], times[rows], n_actors, n_targets)
+
+
+def _order(g: _Graph, members: IntArray, targets: IntArray, view: str, fb: FoundBlock) -> _Group:
+    """Members by edges into the targets, targets by edges from the members, ties by code."""
+    in_m = np.zeros(g.n_actors, dtype=bool)
+    in_m[members] = True
+    in_t = np.zeros(g.n_targets, dtype=bool)
+    in_t[targets] = True
+    rows = np.flatnonzero(in_m[g.actors] & in_t[g.targets])
+    per_m = np.bincount(g.actors[rows], minlength=g.n_actors)[members]
+    per_t = np.bincount(g.targets[rows], minlength=g.n_targets)[targets]
+    return _Group(
+        members=members[np.lexsort((members, -per_m))],
+        targets=targets[np.lexsort((targets, -per_t))],
+        view=view,
+        found=fb,
+    )
+
+
+def _is_union(x: _Group, all_groups: list[_Group], share: float) -> bool:
+    """Whether x holds two or more disjoint groups found elsewhere, each mostly inside x."""
+    inside = [
+        o.members
+        for o in all_groups
+        if o is not x
+        and len(o.members) < len(x.members)
+        and len(np.intersect1d(o.members, x.members)) >= share * len(o.members)
+    ]
+    for i, a in enumerate(inside):
+        for b in inside[i + 1 :]:
+            if _overlap(a, b) < share:
+                return True
+    return False
+
+
+def _overlap(a: IntArray, b: IntArray) -> float:
+    return len(np.intersect1d(a, b, assume_unique=True)) / max(min(len(a), len(b)), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _EvidenceArrays:
+    rows: IntArray  # the block's edges (rows of the graph)
+    in_block: int
+    camouflage_share: float
+    start: int
+    end: int
+    median_spread: float
+    examples: list[tuple[int, int, int]]
+
+
+def _evidence_arrays(g: _Graph, members: IntArray, targets: IntArray) -> _EvidenceArrays:
+    in_m = np.zeros(g.n_actors, dtype=bool)
+    in_m[members] = True
+    in_t = np.zeros(g.n_targets, dtype=bool)
+    in_t[targets] = True
+    of_members = in_m[g.actors]
+    rows = np.flatnonzero(of_members & in_t[g.targets])
+    t, tg = g.times[rows], g.targets[rows]
+    # Per target, the 10th-90th percentile span of the members' follows (sorted per target).
+    order = np.lexsort((t, tg))
+    ts, tgs = t[order], tg[order]
+    starts = np.flatnonzero(np.r_[True, tgs[1:] != tgs[:-1]])
+    ends = np.r_[starts[1:], len(tgs)]
+    lo = starts + ((ends - starts - 1) * 0.1).astype(np.int64)
+    hi = starts + ((ends - starts - 1) * 0.9).astype(np.int64)
+    spreads = (ts[hi] - ts[lo]).astype(np.float64)
+    top = rows[g.targets[rows] == targets[0]]
+    top = top[np.argsort(g.times[top], kind="stable")][:N_EXAMPLES]
+    n_member_actions = int(of_members.sum())
+    return _EvidenceArrays(
+        rows=rows,
+        in_block=len(rows),
+        camouflage_share=1.0 - len(rows) / max(n_member_actions, 1),
+        start=int(t.min()),
+        end=int(t.max()),
+        median_spread=float(np.median(spreads)),
+        examples=[(int(g.actors[r]), int(g.targets[r]), int(g.times[r])) for r in top],
+    )
+
+
+def _unfollow_pairs(
+    events: EventFrame, actor_code: IntArray, target_code: IntArray
+) -> npt.NDArray[np.int64]:
+    """(pair key, time) of each unfollow, pair key = actor * 2^32 + target, sorted."""
+    un = events.types == "unfollow"
+    keys = actor_code[un] * (1 << 32) + target_code[un]
+    out = np.stack([keys, events.times[un]], axis=1) if un.any() else np.zeros((0, 2), np.int64)
+    return out[np.lexsort((out[:, 1], out[:, 0]))] if len(out) else out
+
+
+def _undone_share(
+    g: _Graph, rows: IntArray, unfollows: npt.NDArray[np.int64], within: int
+) -> float:
+    """Share of the block's follows undone within `within` seconds (burst-then-drop)."""
+    if len(rows) == 0 or len(unfollows) == 0:
+        return 0.0
+    keys = g.actors[rows] * (1 << 32) + g.targets[rows]
+    pos = np.searchsorted(unfollows[:, 0], keys)
+    pos = np.minimum(pos, len(unfollows) - 1)
+    same = unfollows[pos, 0] == keys
+    dt = unfollows[pos, 1] - g.times[rows]
+    return float(np.mean(same & (dt >= 0) & (dt <= within)))
+
+
+def _anchor(g: _Graph, members: IntArray, targets: IntArray) -> int:
+    """The earliest-hit of the group's strongly hit targets: it stays as the group grows."""
+    in_m = np.zeros(g.n_actors, dtype=bool)
+    in_m[members] = True
+    in_t = np.zeros(g.n_targets, dtype=bool)
+    in_t[targets] = True
+    rows = np.flatnonzero(in_m[g.actors] & in_t[g.targets])
+    per_t = np.bincount(g.targets[rows], minlength=g.n_targets)
+    first = np.full(g.n_targets, np.iinfo(np.int64).max)
+    np.minimum.at(first, g.targets[rows], g.times[rows])
+    strong = targets[per_t[targets] * 2 >= per_t[targets].max()]
+    return int(strong[np.lexsort((strong, first[strong]))][0])
+
+
+def _match(
+    members: list[str], state: LockstepState, share: float, used: set[str]
+) -> GroupState | None:
+    """The earlier group this one continues, if any (most shared members)."""
+    mine = set(members)
+    best: GroupState | None = None
+    best_share = share
+    for gs in state.groups:
+        if gs.key in used:
+            continue
+        s = len(mine & gs.members) / max(min(len(mine), len(gs.members)), 1)
+        if s >= best_share:
+            best, best_share = gs, s
+    return best
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"

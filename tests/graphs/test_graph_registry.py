@@ -67,8 +67,16 @@ def test_every_case_found_by_its_detector_with_the_finding_contract(organic: Org
     }
     frame = to_frame(organic.rows, *(p.rows for p in planted.values()))
     found = {d.name: d.detect(frame) for d in default_detectors()}
-    # Each case is caught by its own detector only, once.
-    assert {name: len(fs) for name, fs in found.items()} == dict.fromkeys(planted, 1)
+    # Each case is caught by its own detector, once. Lockstep also reports the phone farm:
+    # 60 accounts following 80% of the same 15 customers over the week (67x the background)
+    # are a bought-follower block with no timing, which its topology view exists to find
+    # (the FRAUDAR protocol's "timing none" rows); shared_client reports the same accounts for
+    # another reason, the shared fingerprint. Two kinds of evidence on one group, not noise.
+    assert {name: len(fs) for name, fs in found.items()} == {
+        **dict.fromkeys(planted, 1),
+        "lockstep": 2,
+    }
+    also = {"lockstep": planted["shared_client"].members}
     for name, findings in found.items():
         for f in findings:
             assert f.detector == name
@@ -76,13 +84,19 @@ def test_every_case_found_by_its_detector_with_the_finding_contract(organic: Org
             assert 0.0 <= f.score <= 1.0
             assert f.start_time <= f.end_time and f.start_time.tzinfo is not None
             assert f.key and f.explanation.endswith(".")
-            assert 0 < len(f.member_ids) <= 200 and 0 < len(f.target_ids) <= 200
+            # Full lists: the alert keeps a bounded sample, ListAlertMembers the rest.
+            assert 0 < len(f.member_ids) == f.member_count
+            assert 0 < len(f.target_ids) == f.target_count
             assert len(set(f.member_ids)) == len(f.member_ids)
             assert f.subject in f.target_ids
             kinds = {e.kind for e in f.evidence}
             assert "example_edges" in kinds
             values = {k for e in f.evidence for k in e.values}
             assert {"members", "targets"} <= values
-            assert set(f.member_ids) <= planted[name].members
-    # The 300-member farm is reported with its member list bounded to 200.
-    assert len(found["lockstep"][0].member_ids) == 200
+            mine = set(f.member_ids) <= planted[name].members
+            assert mine or set(f.member_ids) <= also.get(name, set())
+    # The 300-member farm is reported whole (full lists, see above).
+    farm = [f for f in found["lockstep"] if set(f.member_ids) <= planted["lockstep"].members]
+    assert len(farm) == 1 and len(farm[0].member_ids) == 300
+    phone = [f for f in found["lockstep"] if set(f.member_ids) <= also["lockstep"]]
+    assert len(phone) == 1 and phone[0].evidence[0].values["found_by"] == "topology"

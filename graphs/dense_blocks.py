@@ -1,0 +1,278 @@
+"""Several significant dense blocks per run: peel, refine, test, take the block out, repeat.
+
+Pattern sought: a farm's accounts all following the same customers (a block far denser than
+the degrees of its nodes predict), however much camouflage they add elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from graphs.peeling import (
+    Block,
+    FloatArray,
+    IntArray,
+    fraudar_column_weights,
+    peel,
+    refine,
+    surprise_peel,
+)
+from graphs.significance import BlockStats, block_stats, is_significant
+
+logger = logging.getLogger(__name__)
+
+_MAX_SUPPORT_EDGES = 1_000_000  # blocks with more edges skip the bridge test of _parts
+_DENSE_SUPPORT = 0.2  # median 4-cycle support above which _parts looks for bridges
+
+
+@dataclass(frozen=True, slots=True)
+class BlockParams:
+    max_blocks: int  # blocks reported per graph at most
+    max_rows: int  # size caps of one block
+    max_cols: int
+    min_rows: int
+    min_cols: int
+    alpha: float  # family-wise false-alarm rate of the tests of one graph
+    max_misses: int = 1  # rounds without a significant block before giving up
+    # After a miss, seed the next round by FRAUDAR peeling. Off: on the protocol bench it
+    # spent the second round on the celebrity core and lost blocks a second surprise
+    # peel finds (heavy100k, biased, 0.03-0.05).
+    fraudar_fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FoundBlock:
+    block: Block
+    stats: BlockStats
+
+
+def find_blocks(
+    rows: IntArray,
+    cols: IntArray,
+    n_rows: int,
+    n_cols: int,
+    p: BlockParams,
+    seed_cols: npt.NDArray[np.bool_] | None = None,
+) -> list[FoundBlock]:
+    """Significant blocks of the 0/1 matrix with these (distinct) entries, strongest first.
+
+    seed_cols: if given, only these columns' edges are peeled for seeds (a cheaper graph);
+    refinement and the test still see every edge.
+    """
+    if len(rows) == 0:
+        return []
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_cols)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    row_degree: FloatArray = np.asarray(np.diff(matrix.indptr), dtype=np.float64)
+    col_degree: FloatArray = np.bincount(matrix.indices, minlength=n_cols).astype(np.float64)
+    total = float(matrix.nnz)
+    # The edge list in the CSR's own order, without a COO copy of the matrix.
+    r = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(matrix.indptr))
+    c = matrix.indices.astype(np.int64)
+    null = _Null(row_degree, col_degree, total)
+    if seed_cols is not None:
+        on = seed_cols[c]
+        r, c = r[on], c[on]
+    col_deg_int = col_degree.astype(np.int64)
+    # Each round tests every seed's refinement; the union bound counts them all.
+    n_tests = 3 * (p.max_blocks + p.max_misses)
+    found: list[FoundBlock] = []
+    misses = 0
+    for _ in range(p.max_blocks + p.max_misses):
+        if len(r) == 0 or len(found) >= p.max_blocks or misses > p.max_misses:
+            break
+        seeds = _seeds(r, c, row_degree, col_degree, total, col_deg_int, n_rows, n_cols, p, misses)
+        best: list[FoundBlock] = []
+        tried: list[Block] = []
+        for seed in seeds:
+            block, _ = refine(
+                matrix,
+                row_degree,
+                col_degree,
+                total,
+                seed,
+                max_rows=p.max_rows,
+                max_cols=p.max_cols,
+                min_size=min(p.min_rows, p.min_cols),
+            )
+            if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
+                block = seed
+            tried.append(block)
+            if len(seed.rows) <= p.max_rows and len(seed.cols) <= p.max_cols:
+                tried.append(seed)
+            hits = _significant_parts(matrix, null, block, p, n_tests)
+            if sum(h.stats.margin for h in hits) > sum(h.stats.margin for h in best):
+                best = hits
+        found.extend(best)
+        misses = 0 if best else misses + 1
+        # Take out what was tried (never a seed larger than the caps: a stalled peel that
+        # kept the whole graph would take the block out with it), so the next round looks
+        # elsewhere.
+        out_r = np.zeros(n_rows, dtype=bool)
+        out_c = np.zeros(n_cols, dtype=bool)
+        for b in tried + [f.block for f in best]:
+            out_r[b.rows] = True
+            out_c[b.cols] = True
+        keep = ~(out_r[r] | out_c[c])
+        r, c = r[keep], c[keep]
+    found.sort(key=lambda f: -f.stats.margin)
+    return found[: p.max_blocks]
+
+
+def _seeds(
+    r: IntArray,
+    c: IntArray,
+    row_degree: FloatArray,
+    col_degree: FloatArray,
+    total: float,
+    col_deg_int: IntArray,
+    n_rows: int,
+    n_cols: int,
+    p: BlockParams,
+    misses: int,
+) -> list[Block]:
+    """Seeds of one round: a surprise peel, and after a miss two more baselines.
+
+    Against the full degrees, camouflage to rare targets (each followed by the farm alone)
+    sinks the farm: those targets go in the first pass and the farm's accounts seem to have
+    lost half their edges (heavy-headed background, random camouflage: F = 0 at every
+    density). Against the degrees of the 2-core, those edges were never counted.
+    """
+    seeds = [surprise_peel(r, c, row_degree, col_degree, total)]
+    if not misses:
+        return [s for s in seeds if len(s.rows) and len(s.cols)]
+    # Only after a miss: the first seed is right on every plain farm, and a second peel
+    # doubles the cost of a round.
+    core_r, core_c = _two_core(r, c, n_rows, n_cols)
+    if 0 < len(core_r) < len(r):
+        core_rd = np.bincount(core_r, minlength=n_rows).astype(np.float64)
+        core_cd = np.bincount(core_c, minlength=n_cols).astype(np.float64)
+        seeds.append(surprise_peel(core_r, core_c, core_rd, core_cd, float(len(core_r))))
+    if misses and p.fraudar_fallback:
+        seeds.append(peel(r, c, fraudar_column_weights(col_deg_int)[c], n_rows, n_cols))
+    return [s for s in seeds if len(s.rows) and len(s.cols)]
+
+
+def _two_core(r: IntArray, c: IntArray, n_rows: int, n_cols: int) -> tuple[IntArray, IntArray]:
+    """The edges between nodes of two live edges or more, repeated to a fixed point."""
+    while len(r):
+        keep = (np.bincount(r, minlength=n_rows)[r] >= 2) & (
+            np.bincount(c, minlength=n_cols)[c] >= 2
+        )
+        if keep.all():
+            break
+        r, c = r[keep], c[keep]
+    return r, c
+
+
+@dataclass(frozen=True, slots=True)
+class _Null:
+    """Degrees and edge total of the background a block is tested against."""
+
+    row_degree: FloatArray
+    col_degree: FloatArray
+    total: float
+
+
+def _significant_parts(
+    matrix: sp.csr_matrix, null: _Null, block: Block, p: BlockParams, n_tests: int
+) -> list[FoundBlock]:
+    """The block's connected parts that pass the test on their own.
+
+    Only nodes with two edges or more inside the block are kept, so every node of a tested
+    block has degree two or more and the union bound runs over those nodes only: in the
+    timing view, where most (target, cell) columns hold a single follow, a price several
+    times smaller. (Not over the 2-core: a core is selected by its edges among its own
+    nodes, so it beats its degrees' expectation as a whole and the test would flag it on
+    clean graphs; a filter by degree alone is what the Chung-Lu null conditions on anyway.)
+    Two farms with nothing in common are more surprising together than apart: each
+    connected part is reported (and tested) alone.
+    """
+    space = (
+        int(np.count_nonzero(null.row_degree >= 2)),
+        int(np.count_nonzero(null.col_degree >= 2)),
+    )
+    out: list[FoundBlock] = []
+    for part in _parts(matrix, _inner_core(matrix, block)):
+        stats = block_stats(matrix, null.row_degree, null.col_degree, null.total, part, space)
+        ok = (
+            p.min_rows <= len(part.rows) <= p.max_rows
+            and p.min_cols <= len(part.cols) <= p.max_cols
+            and is_significant(stats, alpha=p.alpha, n_tests=n_tests)
+        )
+        logger.debug(
+            "block %dx%d surprise %.0f price %.0f significant=%s",
+            len(part.rows),
+            len(part.cols),
+            stats.surprise,
+            stats.price,
+            ok,
+        )
+        if ok:
+            out.append(FoundBlock(part, stats))
+    return out
+
+
+def _inner_core(matrix: sp.csr_matrix, block: Block) -> Block:
+    """The block less its nodes of fewer than two edges inside it (the price assumes none)."""
+    rows, cols = block.rows, block.cols
+    while len(rows) and len(cols):
+        sub = matrix[rows][:, cols]
+        keep_r = np.asarray(sub.sum(axis=1)).ravel() >= 2
+        keep_c = np.asarray(sub.sum(axis=0)).ravel() >= 2
+        if keep_r.all() and keep_c.all():
+            break
+        rows, cols = rows[keep_r], cols[keep_c]
+    return Block(rows, cols)
+
+
+def _parts(matrix: sp.csr_matrix, block: Block) -> list[Block]:
+    """The connected components of the block's own edges, less the bridges of dense blocks.
+
+    Two farms joined by a stray camouflage follow are one component; the follow is a bridge
+    because few 4-cycles run through it. An edge's support is the number of 4-cycles through
+    it over the most there could be, (d_r - 1)(d_c - 1) in the block. In a dense block
+    (median support at least _DENSE_SUPPORT) edges under a tenth of the median are bridges.
+    A sparse block is left whole: at density 0.03 most edges have no 4-cycle at all, and
+    cutting them broke a planted block into pieces (F 0.96 -> 0.86 on the bench).
+    """
+    sub = matrix[block.rows][:, block.cols].tocsr()
+    sub.data[:] = 1.0
+    nr = len(block.rows)
+    whole = _components(block, sub, nr)
+    if not 0 < sub.nnz <= _MAX_SUPPORT_EDGES:  # a block past the caps is not reported anyway
+        return whole
+    paths = (sub @ (sub.T @ sub)).multiply(sub).tocsr()  # r-c'-r'-c walks, for edges (r, c)
+    coo = sub.tocoo()
+    dr = np.asarray(sub.sum(axis=1)).ravel()
+    dc = np.asarray(sub.sum(axis=0)).ravel()
+    a, b = dr[coo.row], dc[coo.col]
+    # Less the walks that go back over the edge itself (a + b - 1 of them).
+    cycles = np.asarray(paths[coo.row, coo.col]).ravel() - a - b + 1
+    support = cycles / np.maximum((a - 1) * (b - 1), 1.0)
+    median = float(np.median(support))
+    if median < _DENSE_SUPPORT:
+        return whole
+    strong = support >= 0.1 * median
+    cut = sp.csr_matrix(
+        (np.ones(int(strong.sum())), (coo.row[strong], coo.col[strong])), shape=sub.shape
+    )
+    split = _components(block, cut, nr)
+    return split if len(split) > len(whole) else whole
+
+
+def _components(block: Block, sub: sp.csr_matrix, nr: int) -> list[Block]:
+    adj = sp.bmat([[None, sub], [sub.T, None]], format="csr")
+    n_comp, label = csgraph.connected_components(adj, directed=False)
+    if n_comp == 1:
+        return [block]
+    return [Block(block.rows[label[:nr] == k], block.cols[label[nr:] == k]) for k in range(n_comp)]
