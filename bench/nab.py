@@ -95,18 +95,9 @@ class Evaluator:
 
     def normalized(self, corpus: Any, profile: str, threshold: float) -> float:
         weights = self.profiles[profile]
-        result = self.nab.score_at(
-            corpus.score,
-            corpus.gwin,
-            corpus.tp_base,
-            corpus.fp_base,
-            corpus.n_windows_scorable,
-            threshold,
-            weights,
-        )
         null = -weights["fnWeight"] * corpus.n_windows_scorable
         perfect = weights["tpWeight"] * corpus.n_windows_total
-        return float(100.0 * (result["raw"] - null) / (perfect - null))
+        return float(100.0 * (self.raw(corpus, profile, threshold) - null) / (perfect - null))
 
     def raw(self, corpus: Any, profile: str, threshold: float) -> float:
         weights = self.profiles[profile]
