@@ -56,6 +56,7 @@ class LockstepConfig:
             follow counts as a burst-then-drop.
         skip_consented_sources: consented follows from these sources are not counted (a
             signup flow's suggested bundle makes every new user follow the same accounts).
+        max_remembered_groups: groups kept in the state between runs, newest first.
     """
 
     event_types: tuple[str, ...] = ("follow",)
@@ -70,6 +71,7 @@ class LockstepConfig:
     same_group_share: float = 0.3
     unfollow_seconds: int = 7 * 86_400
     skip_consented_sources: tuple[str, ...] = ("signup_flow",)
+    max_remembered_groups: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +118,19 @@ class LockstepDetector:
         self.config = config or LockstepConfig()
         c = self.config
         require_positive(c, "cell_seconds", "max_members", "max_targets", "max_groups")
-        require_positive(c, "unfollow_seconds")
+        require_positive(c, "unfollow_seconds", "max_remembered_groups")
         require_at_least(c, "min_members", 2)
         require_at_least(c, "min_targets", 2)
         require_share(c, "alpha", "same_group_share")
         require_types(c)
 
     def detect(self, events: EventFrame) -> list[Finding]:
-        findings, _ = self.detect_window(events, LockstepState())
+        findings, _ = self.detect_window(events, self.initial_state())
         return findings
+
+    def initial_state(self) -> LockstepState:
+        """The state before any window: no group seen yet."""
+        return LockstepState()
 
     def detect_window(
         self, events: EventFrame, state: LockstepState
@@ -172,7 +178,8 @@ class LockstepDetector:
         seen = {gs.key for gs in kept}
         carried = tuple(gs for gs in state.groups if gs.key not in seen)
         logger.info("lockstep: %d groups from %d follows", len(findings), len(graph.actors))
-        return findings, LockstepState(carried + tuple(kept))
+        # Newest first, and bounded: a long-running service must not remember every group.
+        return findings, LockstepState((tuple(kept) + carried)[: c.max_remembered_groups])
 
     def _groups(self, g: _Graph) -> list[_Group]:
         c = self.config

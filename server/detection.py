@@ -70,6 +70,9 @@ class Judgement:
     points: dict[tuple[str, str], float]  # the operating points applied
     read_seconds: float
     timings: list[tuple[str, float, int]] = field(default_factory=list)  # detector, s, findings
+    # What incremental detectors remember after this window; a live run keeps it, a backtest
+    # drops it.
+    group_states: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -116,6 +119,9 @@ class DetectionRunner:
             d.name: d for d in [*graphs.default_detectors(), *detectors.default_event_detectors()]
         }
         self._on_alerts_changed = on_alerts_changed
+        # Groups seen by incremental detectors (lockstep) in earlier live runs: a group that
+        # grows keeps its key, and so its alert, though this window holds only its new part.
+        self._group_states: dict[str, Any] = {}
         self._lock = threading.Lock()  # one run at a time: runs are CPU-bound on 2 cores
         floors = {
             name: reporting_floor(d) for name, d in {**self._statistical, **self._graph}.items()
@@ -200,13 +206,21 @@ class DetectionRunner:
         read_seconds = time.perf_counter() - read_began
         findings: list[Finding] = []
         timings: list[tuple[str, float, int]] = []
+        group_states: dict[str, Any] = {}
         jobs: list[tuple[str, Any, Panel | EventFrame]] = [
             *((n, d, panel) for n, d in stat.items()),
             *((n, d, events) for n, d in graph.items()),
         ]
         for name, detector, data in jobs:
             began = time.perf_counter()
-            found = list(detector.detect(data)) if _has_data(data) else []
+            if not _has_data(data):
+                found = []
+            elif isinstance(data, EventFrame) and hasattr(detector, "detect_window"):
+                state = self._group_states.get(name) or detector.initial_state()
+                detected, group_states[name] = detector.detect_window(data, state)
+                found = list(detected)
+            else:
+                found = list(detector.detect(data))
             seconds = time.perf_counter() - began
             self._metrics.detector_run_seconds.labels(name).observe(seconds)
             self._metrics.findings.labels(name).inc(len(found))
@@ -223,12 +237,14 @@ class DetectionRunner:
             points=points,
             read_seconds=read_seconds,
             timings=timings,
+            group_states=group_states,
         )
 
     def _apply(self, judgement: Judgement) -> RunResult:
         """The live half of a run: write the alerts, count them, wake the watchers."""
         run_id = uuid.uuid4().hex[:16]
         applied = self._book.apply(judgement.alerting)
+        self._group_states.update(judgement.group_states)
         for record in applied.raised:
             self._metrics.alerts_raised.labels(
                 record.detector, _pattern_label(record.pattern), severity_label(record.severity)
