@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from engagewatch.v1 import (
@@ -19,6 +20,7 @@ from engagewatch.v1 import (
 )
 from server.app import Service
 from server.convert import to_timestamp
+from tests.server.conftest import seasonal_traffic
 
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 DAYS = 14
@@ -29,32 +31,12 @@ def planted_traffic(
     accounts: int = 40, seed: int = 5
 ) -> list[ingest_service_pb2.WriteMetricsRequest]:
     """Seasonal Poisson traffic; SPIKED gains 40x its follows for 3 hours, partners flat."""
-    rng = np.random.default_rng(seed)
-    hours = DAYS * 24
-    start = END - timedelta(hours=hours)
-    hour_of_day = (np.arange(hours) + start.hour) % 24
-    diurnal = 1 + 0.6 * np.sin(2 * np.pi * (hour_of_day - 6) / 24)
-    size = rng.lognormal(4, 0.7, accounts)
-    requests = []
-    for i in range(accounts):
-        impressions = rng.poisson(size[i] * 20 * diurnal)
-        follows = rng.poisson(size[i] * 0.2 * diurnal).astype(float)
-        clicks = rng.binomial(impressions, 0.05)
+
+    def spike(i: int, size: float, follows: npt.NDArray[np.float64]) -> None:
         if i == 0:
-            follows[-10:-7] += 40 * size[i] * 0.2 + 200
-        seconds = [int((start + timedelta(hours=h)).timestamp()) for h in range(hours)]
-        for metric, values in (
-            (types_pb2.METRIC_IMPRESSIONS, impressions),
-            (types_pb2.METRIC_FOLLOWS, follows),
-            (types_pb2.METRIC_CLICKS, clicks),
-        ):
-            request = ingest_service_pb2.WriteMetricsRequest(batch_id=f"acct-{i}-{metric}")
-            request.columns.account_ids.extend([f"acct_{i:03d}"] * hours)
-            request.columns.metrics.extend([metric] * hours)
-            request.columns.unix_seconds.extend(seconds)
-            request.columns.values.extend(values.astype(float).tolist())
-            requests.append(request)
-    return requests
+            follows[-10:-7] += 40 * size * 0.2 + 200
+
+    return seasonal_traffic(END, DAYS, accounts, seed, 0.7, "acct", spike)
 
 
 def run_request(**fields: object) -> detection_service_pb2.RunDetectionRequest:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from detectors import SeasonalBaselineDetector
@@ -30,7 +31,7 @@ from server.config import FeedbackSettings
 from server.convert import to_timestamp
 from server.feedback import reporting_floor
 from tests.conftest import drop_database
-from tests.server.conftest import make_service
+from tests.server.conftest import make_service, seasonal_traffic
 
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 DAYS = 14
@@ -52,34 +53,13 @@ POINT = "engagewatch_operating_point"
 def graded_traffic(
     accounts: int = 40, seed: int = 5, lifts: tuple[int, ...] = LIFTS
 ) -> list[ingest_service_pb2.WriteMetricsRequest]:
-    rng = np.random.default_rng(seed)
-    hours = DAYS * 24
-    start = END - timedelta(hours=hours)
-    hour_of_day = (np.arange(hours) + start.hour) % 24
-    diurnal = 1 + 0.6 * np.sin(2 * np.pi * (hour_of_day - 6) / 24)
-    size = rng.lognormal(4, 0.3, accounts)
-    seconds = [int((start + timedelta(hours=h)).timestamp()) for h in range(hours)]
-    requests = []
-    for i in range(accounts):
-        impressions = rng.poisson(size[i] * 20 * diurnal)
-        follows = rng.poisson(size[i] * 0.2 * diurnal).astype(float)
-        clicks = rng.binomial(impressions, 0.05)
+    def graded(i: int, size: float, follows: npt.NDArray[np.float64]) -> None:
         if i < len(lifts):
             follows[-10:-7] += lifts[i]
         if lifts and 20 <= i < 20 + len(EARLIER):
             follows[-34:-31] += EARLIER[i - 20]
-        for metric, values in (
-            (types_pb2.METRIC_IMPRESSIONS, impressions),
-            (types_pb2.METRIC_FOLLOWS, follows),
-            (types_pb2.METRIC_CLICKS, clicks),
-        ):
-            request = ingest_service_pb2.WriteMetricsRequest(batch_id=f"graded-{i}-{metric}")
-            request.columns.account_ids.extend([f"acct_{i:03d}"] * hours)
-            request.columns.metrics.extend([metric] * hours)
-            request.columns.unix_seconds.extend(seconds)
-            request.columns.values.extend(values.astype(float).tolist())
-            requests.append(request)
-    return requests
+
+    return seasonal_traffic(END, DAYS, accounts, seed, 0.3, "graded", graded)
 
 
 def run(channel: grpc.Channel, window: tuple[datetime, datetime]) -> int:
