@@ -20,7 +20,6 @@ from engagewatch.v1 import (
     detection_service_pb2_grpc,
     ingest_service_pb2,
     ingest_service_pb2_grpc,
-    types_pb2,
 )
 from server.alert_servicer import AlertServicer
 from server.alertmanager import AlertmanagerPusher, check_template
@@ -31,7 +30,6 @@ from server.detection_servicer import DetectionServicer
 from server.errors import StoreUnavailable
 from server.ingest_servicer import IngestServicer
 from server.metrics import Metrics
-from server.records import AlertFilter, AlertRecord
 from server.store import Store, open_store
 
 logger = logging.getLogger(__name__)
@@ -43,7 +41,6 @@ SERVICE_NAMES = (
 )
 _HEALTH_PROBE_SECONDS = 5.0
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 100k-row batch of points fits
-_LIVE_ALERTS_PAGE = 1000
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -101,7 +98,7 @@ def start_service(
 
     def refresh_open_alerts() -> None:
         metrics.set_open_alerts(store.alert_counts_by_state())
-        metrics.set_accounts_by_action(live_alerts(store))
+        metrics.set_accounts_by_action(store.accounts_by_action())
 
     runner = DetectionRunner(
         store,
@@ -195,20 +192,6 @@ def grpc_method_names() -> list[str]:
         for service in file.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     ]
-
-
-def live_alerts(store: Store) -> list[AlertRecord]:
-    """Every open or confirmed alert (latest versions), read page by page."""
-    found: list[AlertRecord] = []
-    for state in (types_pb2.ALERT_STATE_OPEN, types_pb2.ALERT_STATE_CONFIRMED):
-        before: int | None = None
-        while True:
-            page = store.list_alerts(AlertFilter(state=state), before, _LIVE_ALERTS_PAGE)
-            found.extend(page)
-            if len(page) < _LIVE_ALERTS_PAGE:
-                break
-            before = page[-1].sequence
-    return found
 
 
 def _watch_store_health(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors.findings import EVENT_TYPES, METRICS
 from engagewatch.v1 import types_pb2
-from server.records import AlertRecord
-from server.risk import account_risk
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -251,19 +249,11 @@ class Metrics:
             self.ingest_rejected_rows.labels(kind)
             self.ingest_duplicate_rows.labels(kind)
 
-    def set_accounts_by_action(self, live_alerts: Iterable[AlertRecord]) -> None:
-        """Sets the accounts-by-action gauge from every open or confirmed alert.
+    def set_accounts_by_action(self, counts: Mapping[int, int]) -> None:
+        """Sets the accounts-by-action gauge from the store's accounts per Action number.
 
         Each account counts once, at the measure GetAccountRisk would recommend for it; every
         ladder step is exported (0 when empty) so a panel shows the whole ladder.
         """
-        by_account: dict[str, list[AlertRecord]] = {}
-        for alert in live_alerts:
-            by_account.setdefault(alert.account_id, []).append(alert)
-        counts = dict.fromkeys(_ACTION_LABELS.values(), 0)
-        for alerts in by_account.values():
-            action = account_risk(alerts, follows_total=0.0).recommended_action
-            if action in _ACTION_LABELS:
-                counts[_ACTION_LABELS[action]] += 1
-        for label, count in counts.items():
-            self.accounts_by_action.labels(label).set(count)
+        for number, label in _ACTION_LABELS.items():
+            self.accounts_by_action.labels(label).set(counts.get(number, 0))

@@ -41,7 +41,9 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from detectors.findings import BUCKET_SECONDS, EVENT_TYPES, METRICS, EventFrame, Panel
+from engagewatch.v1 import types_pb2
 from server import store_sql as q
+from server.alerts import recommended_action
 from server.config import ExternalSource
 from server.errors import StoreUnavailable
 from server.feedback import OperatingPointChange
@@ -682,6 +684,28 @@ class Store(abc.ABC):
                 strict=True,
             )
         ]
+
+    def accounts_by_action(self) -> dict[int, int]:
+        """How many accounts stand at each measure (Action number), over latest alert versions.
+
+        An account counts once, if it has an open or confirmed alert, at the measure
+        GetAccountRisk recommends for it: the harshest `recommended_action` among its live
+        alerts, given how many of them are confirmed. Measures no account stands at are absent.
+        """
+        params = {
+            "open": types_pb2.ALERT_STATE_OPEN,
+            "confirmed": types_pb2.ALERT_STATE_CONFIRMED,
+        }
+        cols = self._select(self._sql.live_account_profiles, params)
+        counts: dict[int, int] = {}
+        for mask, confirmed, accounts in zip(
+            cols["severities"], cols["confirmed"], cols["accounts"], strict=True
+        ):
+            bits = int(mask)
+            severities = [s for s in range(bits.bit_length()) if bits >> s & 1]
+            action = max(recommended_action(s, int(confirmed)) for s in severities)
+            counts[action] = counts.get(action, 0) + int(accounts)
+        return counts
 
     def _alerts(self, sql: str, params: Mapping[str, Any]) -> list[AlertRecord]:
         cols = self._select(sql, params, arrays=True)

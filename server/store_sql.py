@@ -410,6 +410,27 @@ class Queries:
             GROUP BY detector, pattern, severity, state
             ORDER BY detector, pattern, severity, state"""
 
+        # Accounts with live (open or confirmed) alerts, grouped by what decides their measure:
+        # the set of severities among their live alerts (a bitmask) and how many are confirmed.
+        # The ladder itself stays in Python (server.alerts); this result has a few dozen rows
+        # however many alerts there are.
+        self.live_account_profiles = f"""
+            SELECT severities, confirmed, count() AS accounts FROM (
+                SELECT account_id,
+                       groupBitOr(bitShiftLeft(toUInt64(1), severity)) AS severities,
+                       toUInt64(sum(state = %(confirmed)s)) AS confirmed
+                FROM (
+                    SELECT alert_id, argMax(account_id, sequence) AS account_id,
+                           argMax(severity, sequence) AS severity,
+                           argMax(state, sequence) AS state
+                    FROM {alerts} GROUP BY alert_id
+                )
+                WHERE state IN (%(open)s, %(confirmed)s)
+                GROUP BY account_id
+            )
+            GROUP BY severities, confirmed
+            ORDER BY severities, confirmed"""
+
         review_cols = ", ".join(
             f"toUInt32({c}) AS {c}" if t == "DateTime" else c for c, t in REVIEWS.columns
         )
