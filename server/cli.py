@@ -6,12 +6,62 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from server.config import Settings
+if TYPE_CHECKING:  # pydantic costs ~0.2 s to import; `--help` needs none of it
+    from server.config import Settings
 
 logger = logging.getLogger(__name__)
+
+
+class _LazyParser(argparse.ArgumentParser):
+    """A subcommand parser whose options are added only when that subcommand is parsed.
+
+    `simulate` and `throttle` take their options (and defaults) from modules that import grpc,
+    the simulator and every detector: seconds of start-up that no other command should pay.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._add_options = add_options
+
+    def _ensure_options(self) -> None:
+        add, self._add_options = self._add_options, None
+        if add is not None:
+            add(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._ensure_options()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._ensure_options()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ensure_options()
+        return super().format_help()
+
+
+def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from server.sim_client import add_simulate_arguments
+
+    add_simulate_arguments(parser)
+
+
+def _add_throttle_arguments(parser: argparse.ArgumentParser) -> None:
+    from server.throttle import add_throttle_arguments
+
+    add_throttle_arguments(parser)
 
 
 def _time(text: str) -> datetime:
@@ -21,6 +71,8 @@ def _time(text: str) -> datetime:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from server.config import Settings
+
     overrides: dict[str, object] = {}
     if getattr(args, "store", None):
         overrides["store_url"] = args.store
@@ -145,7 +197,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engagewatch", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
 
     serve = commands.add_parser("serve", help="run the gRPC service")
     serve.add_argument("--store", help="clickhouse://host:9000/db or chdb:///dir")
@@ -193,16 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", help="output CSV (default: rewrite the input)")
     score.set_defaults(func=_score_csv)
 
-    from server.sim_client import add_simulate_arguments
-
-    simulate = commands.add_parser("simulate", help="stream simulated traffic to a server")
-    add_simulate_arguments(simulate)
+    simulate = commands.add_parser(
+        "simulate",
+        help="stream simulated traffic to a server",
+        add_options=_add_simulate_arguments,
+    )
     simulate.set_defaults(func=_simulate)
 
-    from server.throttle import add_throttle_arguments
-
-    throttle = commands.add_parser("throttle", help="reference throttling consumer of alerts")
-    add_throttle_arguments(throttle)
+    throttle = commands.add_parser(
+        "throttle",
+        help="reference throttling consumer of alerts",
+        add_options=_add_throttle_arguments,
+    )
     throttle.set_defaults(func=_throttle)
     return parser
 
