@@ -42,17 +42,19 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "likelihood": {"use_likelihood": False},
     "new-extreme rule": {"use_new_extreme": False},
     "slow seasonal extreme": {"slow_rows": 0},
+    "cusum (sustained rise)": {"use_cusum": False},
     "quiet period": {"use_quiet_period": False},
     "one-week cap on learning": {"learning_seconds": None},
 }
 # The neighbourhood the defaults were tuned in: --twofold re-tunes over it on each half.
-# slow_rows/slow_margin are not in it: they were chosen on the whole corpus (in-sample);
-# re-choosing slow_rows in {0, 12} per half as well gives 69.1 / 63.3 / 74.1 two-fold.
+# slow_rows/slow_margin and cusum_clip/cusum_margin are not in it: they were chosen on the whole
+# corpus (in-sample); cusum_threshold (Page's h) was set by the clean-traffic alert rate.
 TUNING_GRID: list[dict[str, Any]] = [
-    {"likelihood_short": short, "min_history": history, "surprise_cap": cap}
+    {"likelihood_short": short, "min_history": history, "surprise_cap": cap, "cusum_drift": drift}
     for short in (30, 45)
     for history in (200, 300)
     for cap in (12.0, 16.0)
+    for drift in (1.0, 1.5)
 ]
 
 FloatArray = npt.NDArray[np.float64]

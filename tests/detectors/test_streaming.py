@@ -21,6 +21,7 @@ from detectors.streaming_baseline import (
     trailing_mean,
 )
 from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
+from detectors.streaming_shift import cusum
 
 NAB_DATA = Path(__file__).resolve().parents[3] / "shared" / "nab" / "data"
 FIVE_MINUTES = np.timedelta64(300, "s")
@@ -139,6 +140,52 @@ def test_slow_view_catches_a_sustained_shift_no_single_row_makes_extreme() -> No
     np.testing.assert_array_equal(shifted[:3100], clean[:3100])
 
 
+def test_cusum_catches_a_sustained_rise_no_row_makes_extreme_or_likely() -> None:
+    rng = np.random.default_rng(0)
+    values = 100 + rng.uniform(-5, 5, 3000)
+    values[[400, 500]] = [150.0, 50.0]  # two old spikes widen the range seen so far
+    # 25 hours (rows on a 5-minute clock) about 1.35 robust sds up: every row stays far inside
+    # the range, the 45-row likelihood stays low, but the rise adds up.
+    values[2000:2300] += 5.0
+    on = causal_scores(values)
+    off = causal_scores(values, dataclasses.replace(StreamingConfig(), use_cusum=False))
+    alert = StreamingConfig().alert_level
+    assert off[2000:2300].max() < alert
+    assert on[2000:2300].max() == 1.0
+    assert 2000 < int(np.argmax(on[2000:2300] >= alert)) + 2000 < 2050  # within hours
+    # Before the rise the CUSUM changes nothing: its records there stay below Page's h.
+    np.testing.assert_array_equal(on[:2000], off[:2000])
+    first = 2000 + int(np.argmax(on[2000:2300] >= alert))
+    assert_prefix_causal(values, None, [first - 1, first, first + 1, 2299])
+
+
+def test_cusum_follows_pages_recursion_on_a_series_and_a_panel() -> None:
+    rng = np.random.default_rng(10)
+    panel = rng.standard_t(3, (3, 400)) + np.where(np.arange(400) > 300, 1.5, 0.0)
+    upper, lower = cusum(panel, drift=0.5, clip=4.0)
+    for i, z in enumerate(panel):
+        up = down = 0.0
+        expected_up, expected_down = [], []
+        for x in np.clip(z, -4.0, 4.0):
+            up, down = max(0.0, up + x - 0.5), max(0.0, down - x - 0.5)
+            expected_up.append(up)
+            expected_down.append(down)
+        np.testing.assert_allclose(upper[i], expected_up, atol=1e-9)
+        np.testing.assert_allclose(lower[i], expected_down, atol=1e-9)
+        single_up, single_down = cusum(z, drift=0.5, clip=4.0)
+        np.testing.assert_array_equal(single_up, upper[i])
+        np.testing.assert_array_equal(single_down, lower[i])
+    assert (upper >= 0).all() and (lower >= 0).all()
+    assert upper[:, -1].min() > 50  # the shift after row 300 keeps building the upper side
+
+
+def test_cusum_clip_limits_what_one_spike_adds() -> None:
+    z = np.array([0.0, 100.0, 0.0, 0.0, -100.0])
+    upper, lower = cusum(z, drift=1.0, clip=5.0)
+    np.testing.assert_array_equal(upper, [0.0, 4.0, 3.0, 2.0, 0.0])
+    np.testing.assert_array_equal(lower, [0.0, 0.0, 0.0, 0.0, 4.0])
+
+
 def test_quiet_period_turns_a_run_into_one_alert() -> None:
     values = noisy_daily(3000, seed=3)
     values[2000:2100] += 200  # an 8-hour incident
@@ -242,6 +289,9 @@ def test_channels_and_likelihood_are_exposed_for_the_service_detectors() -> None
         {"quiet_seconds": -1.0},
         {"learning_seconds": 0.0},
         {"slow_rows": -1},
+        {"cusum_clip": 0.0},
+        {"cusum_drift": -1.0},
+        {"cusum_threshold": -1.0},
     ],
 )
 def test_config_rejects_nonsense(change: dict[str, object]) -> None:
