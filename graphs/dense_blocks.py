@@ -15,9 +15,12 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from graphs.peeling import (
+    BiAdjacency,
     Block,
+    BoolArray,
     FloatArray,
     IntArray,
+    LiveGraph,
     fraudar_column_weights,
     peel,
     refine,
@@ -60,37 +63,34 @@ def find_blocks(
     p: BlockParams,
     seed_cols: npt.NDArray[np.bool_] | None = None,
 ) -> list[FoundBlock]:
-    """Significant blocks of the 0/1 matrix with these (distinct) entries, strongest first.
+    """Significant blocks of the 0/1 matrix with these entries, strongest first.
 
     seed_cols: if given, only these columns' edges are peeled for seeds (a cheaper graph);
     refinement and the test still see every edge.
     """
     if len(rows) == 0:
         return []
-    matrix = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_cols)
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    row_degree: FloatArray = np.asarray(np.diff(matrix.indptr), dtype=np.float64)
-    col_degree: FloatArray = np.bincount(matrix.indices, minlength=n_cols).astype(np.float64)
+    matrix = zero_one_csr(rows, cols, n_rows, n_cols)
+    adjacency = BiAdjacency.from_csr(matrix)
+    row_degree: FloatArray = np.diff(adjacency.row_ptr).astype(np.float64)
+    col_degree: FloatArray = np.diff(adjacency.col_ptr).astype(np.float64)
     total = float(matrix.nnz)
-    # The edge list in the CSR's own order, without a COO copy of the matrix.
-    r = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(matrix.indptr))
-    c = matrix.indices.astype(np.int64)
     null = _Null(row_degree, col_degree, total)
-    if seed_cols is not None:
-        on = seed_cols[c]
-        r, c = r[on], c[on]
-    col_deg_int = col_degree.astype(np.int64)
     # Each round tests every seed's refinement; the union bound counts them all.
     n_tests = 3 * (p.max_blocks + p.max_misses)
     found: list[FoundBlock] = []
     misses = 0
+    left = LiveGraph(
+        adjacency,
+        np.ones(n_rows, dtype=bool),
+        np.ones(n_cols, dtype=bool) if seed_cols is None else seed_cols.copy(),
+    )
+    # Every peel starts by pruning to the 2-core; it is kept up to date instead.
+    core = _two_core(left)
     for _ in range(p.max_blocks + p.max_misses):
-        if len(r) == 0 or len(found) >= p.max_blocks or misses > p.max_misses:
+        if left.edges == 0 or len(found) >= p.max_blocks or misses > p.max_misses:
             break
-        seeds = _seeds(r, c, row_degree, col_degree, total, col_deg_int, n_rows, n_cols, p, misses)
+        seeds = _seeds(left, core, row_degree, col_degree, total, p, misses)
         best: list[FoundBlock] = []
         tried: list[Block] = []
         for seed in seeds:
@@ -103,6 +103,7 @@ def find_blocks(
                 max_rows=p.max_rows,
                 max_cols=p.max_cols,
                 min_size=min(p.min_rows, p.min_cols),
+                adjacency=adjacency,
             )
             if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
                 block = seed
@@ -122,21 +123,48 @@ def find_blocks(
         for b in tried + [f.block for f in best]:
             out_r[b.rows] = True
             out_c[b.cols] = True
-        keep = ~(out_r[r] | out_c[c])
-        r, c = r[keep], c[keep]
+        _take_out(left, out_r, out_c)
+        # The 2-core of what is left is the 2-core of the old core less the nodes taken out.
+        core.prune(2, *_take_out(core, out_r, out_c))
     found.sort(key=lambda f: -f.stats.margin)
     return found[: p.max_blocks]
 
 
+def _take_out(g: LiveGraph, out_r: BoolArray, out_c: BoolArray) -> tuple[IntArray, IntArray]:
+    """Remove these nodes from g where still live; the live nodes whose degree fell."""
+    return g.remove(np.flatnonzero(out_r & g.live_r), np.flatnonzero(out_c & g.live_c))
+
+
+def zero_one_csr(rows: IntArray, cols: IntArray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """The 0/1 matrix with these entries (repeats count once): float32 data, int32 indices.
+
+    Entries already in row-major order without repeats (as the lockstep views hand them
+    over) are taken as they are; others go through a COO sort.
+    """
+    if n_rows < 2**31 and n_cols < 2**31 and len(rows) < 2**31:
+        dr = np.diff(rows)
+        ordered = bool((dr >= 0).all()) and bool(((dr > 0) | (np.diff(cols) > 0)).all())
+        del dr
+        if ordered:
+            indptr = np.zeros(n_rows + 1, dtype=np.int32)
+            np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+            indices = cols.astype(np.int32)
+            data = np.ones(len(rows), dtype=np.float32)
+            return sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_cols)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
 def _seeds(
-    r: IntArray,
-    c: IntArray,
+    left: LiveGraph,
+    core: LiveGraph,
     row_degree: FloatArray,
     col_degree: FloatArray,
     total: float,
-    col_deg_int: IntArray,
-    n_rows: int,
-    n_cols: int,
     p: BlockParams,
     misses: int,
 ) -> list[Block]:
@@ -147,31 +175,34 @@ def _seeds(
     lost half their edges (heavy-headed background, random camouflage: F = 0 at every
     density). Against the degrees of the 2-core, those edges were never counted.
     """
-    seeds = [surprise_peel(r, c, row_degree, col_degree, total)]
+    adjacency = left.adjacency
+    # The peel's first step, pruning `left` to its 2-core, is `core` already.
+    seeds = [surprise_peel(adjacency, row_degree, col_degree, total, start=core)]
     if not misses:
         return [s for s in seeds if len(s.rows) and len(s.cols)]
     # Only after a miss: the first seed is right on every plain farm, and a second peel
     # doubles the cost of a round.
-    core_r, core_c = _two_core(r, c, n_rows, n_cols)
-    if 0 < len(core_r) < len(r):
-        core_rd = np.bincount(core_r, minlength=n_rows).astype(np.float64)
-        core_cd = np.bincount(core_c, minlength=n_cols).astype(np.float64)
-        seeds.append(surprise_peel(core_r, core_c, core_rd, core_cd, float(len(core_r))))
+    if 0 < core.edges < left.edges:
+        core_rd = core.deg_r.astype(np.float64)
+        core_cd = core.deg_c.astype(np.float64)
+        seeds.append(surprise_peel(adjacency, core_rd, core_cd, float(core.edges), start=core))
     if misses and p.fraudar_fallback:
-        seeds.append(peel(r, c, fraudar_column_weights(col_deg_int)[c], n_rows, n_cols))
+        r = np.repeat(np.arange(adjacency.n_rows), np.diff(adjacency.row_ptr))
+        c = adjacency.row_cols.astype(np.int64)
+        on = left.live_r[r] & left.live_c[c]
+        r, c = r[on], c[on]
+        col_deg_int = col_degree.astype(np.int64)
+        seeds.append(
+            peel(r, c, fraudar_column_weights(col_deg_int)[c], adjacency.n_rows, adjacency.n_cols)
+        )
     return [s for s in seeds if len(s.rows) and len(s.cols)]
 
 
-def _two_core(r: IntArray, c: IntArray, n_rows: int, n_cols: int) -> tuple[IntArray, IntArray]:
-    """The edges between nodes of two live edges or more, repeated to a fixed point."""
-    while len(r):
-        keep = (np.bincount(r, minlength=n_rows)[r] >= 2) & (
-            np.bincount(c, minlength=n_cols)[c] >= 2
-        )
-        if keep.all():
-            break
-        r, c = r[keep], c[keep]
-    return r, c
+def _two_core(left: LiveGraph) -> LiveGraph:
+    """The live graph less its nodes of fewer than two live edges, repeated to a fixed point."""
+    core = left.copy()
+    core.prune(2)
+    return core
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +302,13 @@ def _parts(matrix: sp.csr_matrix, block: Block) -> list[Block]:
 
 
 def _components(block: Block, sub: sp.csr_matrix, nr: int) -> list[Block]:
-    adj = sp.bmat([[None, sub], [sub.T, None]], format="csr")
-    n_comp, label = csgraph.connected_components(adj, directed=False)
+    # One triangle of the square [[0, sub], [sub.T, 0]] is enough undirected, and shares
+    # sub's arrays: the full square through sp.bmat took ~80 bytes an edge (640 MB at the
+    # peak of the 10M-follow run, for a seed the size of the whole graph).
+    nc = sub.shape[1]
+    indptr = np.concatenate([sub.indptr, np.full(nc, sub.indptr[-1], dtype=sub.indptr.dtype)])
+    tri = sp.csr_matrix((sub.data, sub.indices + nr, indptr), shape=(nr + nc, nr + nc))
+    n_comp, label = csgraph.connected_components(tri, directed=False)
     if n_comp == 1:
         return [block]
     return [Block(block.rows[label[:nr] == k], block.cols[label[nr:] == k]) for k in range(n_comp)]

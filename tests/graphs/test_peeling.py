@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from graphs.dense_blocks import BlockParams, find_blocks
-from graphs.peeling import fraudar_column_weights, peel, surprise
+from graphs.dense_blocks import BlockParams, find_blocks, zero_one_csr
+from graphs.peeling import (
+    BiAdjacency,
+    LiveGraph,
+    _lowest,
+    fraudar_column_weights,
+    peel,
+    surprise,
+)
 from graphs.significance import BlockStats, is_significant, search_price
 from graphs.synthetic_blocks import chung_lu, inject
 
@@ -91,3 +99,71 @@ def test_surprise_and_price() -> None:
     weak = BlockStats(20.0, 5.0, float(surprise(20.0, 5.0)), 100.0, 10, 10)
     assert is_significant(strong, alpha=0.01, n_tests=10)
     assert not is_significant(weak, alpha=0.01, n_tests=10)
+
+
+def _random_adjacency(
+    seed: int,
+) -> tuple[BiAdjacency, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    rng = np.random.default_rng(seed)
+    r = rng.integers(0, 300, 3000)
+    c = rng.integers(0, 200, 3000)
+    m = zero_one_csr(r, c, 300, 200)
+    coo = m.tocoo()
+    return BiAdjacency.from_csr(m), coo.row.astype(np.int64), coo.col.astype(np.int64)
+
+
+def test_live_graph_degrees_match_a_recount_as_nodes_go_out() -> None:
+    adj, r, c = _random_adjacency(1)
+    rng = np.random.default_rng(2)
+    g = LiveGraph.whole(adj)
+    while g.edges:
+        rows = np.flatnonzero(g.live_r)
+        cols = np.flatnonzero(g.live_c)
+        g.remove(
+            rng.choice(rows, len(rows) // 5, replace=False),
+            rng.choice(cols, len(cols) // 7, replace=False),
+        )
+        on = g.live_r[r] & g.live_c[c]
+        assert g.edges == int(on.sum())
+        assert (g.deg_r[g.live_r] == np.bincount(r[on], minlength=300)[g.live_r]).all()
+        assert (g.deg_c[g.live_c] == np.bincount(c[on], minlength=200)[g.live_c]).all()
+
+
+def test_prune_is_the_k_core() -> None:
+    adj, r, c = _random_adjacency(3)
+    for k in (1, 2, 3, 6):
+        g = LiveGraph.whole(adj)
+        g.prune(k)
+        cr, cc = r, c
+        while True:  # the k-core by its definition, one synchronous pass at a time
+            keep = (np.bincount(cr, minlength=300)[cr] >= k) & (
+                np.bincount(cc, minlength=200)[cc] >= k
+            )
+            if keep.all():
+                break
+            cr, cc = cr[keep], cc[keep]
+        assert g.edges == len(cr)
+        assert set(np.flatnonzero(g.live_r & (g.deg_r > 0)).tolist()) == set(cr.tolist())
+        assert set(np.flatnonzero(g.live_c & (g.deg_c > 0)).tolist()) == set(cc.tolist())
+
+
+def test_lowest_keeps_the_tie_breaking_of_a_full_sort() -> None:
+    rng = np.random.default_rng(4)
+    ratio = rng.integers(0, 4, 500).astype(np.float64) / 3.0  # many exact ties
+    hits = rng.integers(2, 6, 500).astype(np.float64)
+    for n_drop in (1, 7, 100, 250, 499, 500):
+        want = np.sort(np.lexsort((np.arange(500), hits, ratio))[:n_drop])
+        assert (np.sort(_lowest(ratio, hits, n_drop)) == want).all()
+
+
+def test_zero_one_csr_is_the_same_with_and_without_the_ordered_fast_path() -> None:
+    rng = np.random.default_rng(5)
+    r = rng.integers(0, 50, 400)
+    c = rng.integers(0, 40, 400)
+    shuffled = zero_one_csr(r, c, 50, 40)  # repeats and any order: the COO path
+    key = np.unique(r * 40 + c)
+    ordered = zero_one_csr(key // 40, key % 40, 50, 40)
+    for m in (shuffled, ordered):
+        assert m.has_canonical_format and (m.data == 1.0).all()
+    assert (shuffled != ordered).nnz == 0
+    assert (ordered.indptr == shuffled.indptr).all()
