@@ -7,7 +7,8 @@ import numpy.typing as npt
 import pytest
 
 from detectors.findings import EventFrame, Finding
-from graphs.lockstep import LockstepConfig, LockstepDetector, LockstepState
+from graphs.idcodes import dense_codes
+from graphs.lockstep import LockstepConfig, LockstepDetector, LockstepState, _distinct
 from graphs.synthetic import (
     Organic,
     member_f1,
@@ -173,3 +174,27 @@ def test_config_is_validated(bad: dict[str, object]) -> None:
 
 def test_empty_frame() -> None:
     assert LockstepDetector().detect(EventFrame.empty()) == []
+
+
+def test_distinct_keeps_each_pair_once_at_its_first_time() -> None:
+    rng = np.random.default_rng(7)
+    actors = rng.integers(0, 40, 5000)
+    targets = rng.integers(0, 30, 5000)
+    times = rng.integers(1_700_000_000, 1_700_500_000, 5000)
+    g = _distinct(actors, targets, times, 40, 30)
+    first: dict[tuple[int, int], int] = {}
+    for a, t, tm in zip(actors.tolist(), targets.tolist(), times.tolist(), strict=True):
+        first[(a, t)] = min(tm, first.get((a, t), tm))
+    assert list(zip(g.actors.tolist(), g.targets.tolist(), strict=True)) == sorted(first)
+    assert g.times.tolist() == [first[k] for k in sorted(first)]
+
+
+def test_dense_codes_are_value_order_even_when_top_bits_tie() -> None:
+    rng = np.random.default_rng(8)
+    # Values sharing their top bits but not their low ones: the sort sees only the top bits.
+    top = rng.integers(0, 2**20, 300).astype(np.uint64) << np.uint64(44)
+    values = top[rng.integers(0, 300, 20_000)] | rng.integers(0, 4, 20_000).astype(np.uint64)
+    for v in (values, rng.integers(0, 1000, 20_000), values[:1]):
+        codes, rep = dense_codes(v)
+        uniq, inverse = np.unique(v, return_inverse=True)
+        assert (codes == inverse).all() and (v[rep] == uniq).all()
