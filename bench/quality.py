@@ -54,6 +54,9 @@ class Run:
     missed_cases: list[str] = field(default_factory=list)
     # Detector -> alerts touching no planted fraud (hard negatives included).
     false_by_detector: Counter[str] = field(default_factory=Counter)
+    # Detector -> all its alerts, and the planted cases only it found (for --by-detector).
+    alerts_by_detector: Counter[str] = field(default_factory=Counter)
+    only_by_detector: Counter[str] = field(default_factory=Counter)
 
 
 def panel_of(sim: Simulation, judged_hours: int = WINDOW_HOURS) -> Panel:
@@ -122,7 +125,20 @@ def run_one(config: SimulationConfig) -> Run:
             for a in alerts
         )
     ]
+    finders = [
+        {
+            a.detector
+            for a in alerts
+            if a.account_id in c.account_ids
+            or not set(c.account_ids).isdisjoint(a.target_ids)
+            or not set(c.member_ids).isdisjoint(a.member_ids)
+        }
+        for c in sim.truth
+        if c.is_fraud
+    ]
     return Run(
+        alerts_by_detector=Counter(a.detector for a in alerts),
+        only_by_detector=Counter(next(iter(f)) for f in finders if len(f) == 1),
         false_by_detector=Counter(a.detector for a in false),
         missed_cases=missed,
         seed=config.seed,
@@ -133,6 +149,24 @@ def run_one(config: SimulationConfig) -> Run:
         seconds=time.perf_counter() - began,
         false_examples=examples,
     )
+
+
+def detector_table(runs: list[Run]) -> str:
+    """Markdown: alerts per detector, those on no planted fraud, and cases only it found."""
+    alerts: Counter[str] = Counter()
+    false: Counter[str] = Counter()
+    only: Counter[str] = Counter()
+    for r in runs:
+        alerts.update(r.alerts_by_detector)
+        false.update(r.false_by_detector)
+        only.update(r.only_by_detector)
+    lines = [
+        "| detector | alerts | on no planted fraud | fraud cases only it found |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, count in alerts.most_common():
+        lines.append(f"| {name} | {count} | {false[name]} | {only[name]} |")
+    return "\n".join(lines)
 
 
 def table(title: str, runs: list[Run]) -> str:
@@ -199,6 +233,9 @@ def main() -> int:
     )
     parser.add_argument("--fraud-per-pattern", type=int, default=3)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    parser.add_argument(
+        "--by-detector", action="store_true", help="also tabulate the alerts of each detector"
+    )
     args = parser.parse_args()
     print(f"command: python -m bench.quality {' '.join(sys.argv[1:])}".rstrip())
     for title, seeds in (
@@ -234,6 +271,9 @@ def main() -> int:
                         print(f"    missed: {case}")
         print()
         print(table(title, runs))
+        if args.by_detector:
+            print()
+            print(detector_table(runs))
         print(f"\nmedian run {statistics.median(r.seconds for r in runs):.1f} s\n")
     return 0
 

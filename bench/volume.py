@@ -33,6 +33,7 @@ import numpy as np
 import detectors
 from detectors._baseline import panel_baseline
 from detectors.findings import BUCKET_SECONDS, Finding, Panel
+from detectors.streaming_detector import StreamingDetector, panel_scores
 from server.simulator import SimulationConfig, simulate, simulate_counts
 
 HISTORY_DAYS = 14
@@ -95,6 +96,30 @@ def run(
     return total, time.perf_counter() - began, per
 
 
+def streaming_alone(panel: Panel, raw: bool) -> None:
+    """The NAB-scored scorer inside the `streaming` detector: how many series its screen
+    passes to it and, with `raw`, how many series the scorer alone alerts on in the judged
+    window (it runs on every series then: about 3 ms each)."""
+    detector = StreamingDetector()
+    began = time.perf_counter()
+    screened = detector.screen(panel)
+    print(
+        f"  streaming: {sum(len(r) for r in screened.values())} series screened in for the "
+        f"scorer in {time.perf_counter() - began:.1f} s"
+    )
+    if not raw:
+        return
+    level = detector.config.streaming.alert_level
+    for metric in detector.config.metrics:
+        began = time.perf_counter()
+        parts = panel_scores(panel, metric, detector.config.streaming)
+        alerting = int((parts.score[:, panel.judge_from :] >= level).any(axis=1).sum())
+        print(
+            f"    NAB scorer alone, {metric}: {alerting:,} of {panel.n_accounts:,} series alert "
+            f"in the judged window ({time.perf_counter() - began:.0f} s)"
+        )
+
+
 def event_alerts(accounts: int, seed: int) -> None:
     """The event-reading detectors on one clean day of `accounts` accounts, with events."""
     built = time.perf_counter()
@@ -138,6 +163,11 @@ def main() -> int:
         default=[],
         help="also run the event-reading detectors on clean traffic of this many accounts",
     )
+    parser.add_argument(
+        "--streaming-raw",
+        action="store_true",
+        help="also run the streaming detector's scorer alone on every series (slow)",
+    )
     args = parser.parse_args()
     for accounts in args.event_accounts:
         event_alerts(accounts, args.seed)
@@ -157,6 +187,7 @@ def main() -> int:
         metrics = detectors.SeasonalBaselineConfig().metrics
         naive = three_sigma_alerts(panel, metrics)
         print(f"  per-series 3-sigma: {naive} alerts")
+        streaming_alone(panel, args.streaming_raw)
         rows.append((accounts, account_days, naive, gated, shipped, per))
         del panel
     print(f"\n```\n{command}\n```\n")

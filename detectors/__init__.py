@@ -13,6 +13,7 @@ from detectors.partner_coherence import PartnerCoherenceConfig, PartnerCoherence
 from detectors.peer_outlier import PeerOutlierConfig, PeerOutlierDetector
 from detectors.regularity import RegularityConfig, RegularityDetector
 from detectors.seasonal_baseline import SeasonalBaselineConfig, SeasonalBaselineDetector
+from detectors.streaming_detector import StreamingDetector, StreamingDetectorConfig
 
 StatisticalDetector = (
     SeasonalBaselineDetector
@@ -20,6 +21,7 @@ StatisticalDetector = (
     | PartnerCoherenceDetector
     | RegularityDetector
     | PeerOutlierDetector
+    | StreamingDetector
 )
 
 STATISTICAL_DETECTORS: dict[str, type[StatisticalDetector]] = {
@@ -28,6 +30,7 @@ STATISTICAL_DETECTORS: dict[str, type[StatisticalDetector]] = {
     PartnerCoherenceDetector.name: PartnerCoherenceDetector,
     RegularityDetector.name: RegularityDetector,
     PeerOutlierDetector.name: PeerOutlierDetector,
+    StreamingDetector.name: StreamingDetector,
 }
 
 
@@ -62,6 +65,8 @@ __all__ = [
     "SeasonalBaselineConfig",
     "SeasonalBaselineDetector",
     "StatisticalDetector",
+    "StreamingDetector",
+    "StreamingDetectorConfig",
     "default_detectors",
     "default_event_detectors",
 ]

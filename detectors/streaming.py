@@ -1,7 +1,13 @@
-"""Causal anomaly scores for one series, for `engagewatch score-csv` and NAB-style use.
+"""Causal anomaly scores for one series, for `engagewatch score-csv`, NAB and the service.
 
-The score of row t uses rows 0..t only, so the scorer can run online. It chains the building
-blocks the per-account detectors share:
+The score of row t uses rows 0..t only, so the scorer can run online. One model serves both
+uses: `causal_scores` scores one series (score-csv, `bench/nab.py`), and `causal_parts` scores
+a (series, T) matrix row by row with the same code and says which part fired, which is what
+the service's `streaming` detector (`detectors/streaming_detector.py`) runs on each account's
+hourly metrics with this module's default config, the config NAB is scored with. The other
+per-account detectors do not use these blocks: they share the seasonal baseline in
+`detectors/_baseline.py`, which the `streaming` detector also uses to judge the scorer's alerts
+across accounts (platform factor, partners, false discovery rate). The scorer chains:
 
 1. views (`channels`): the value, its change from the previous row and, with timestamps, its
    residual from the same time of day on earlier days (`streaming_baseline`);
@@ -169,11 +175,24 @@ def shift_alerts(value_z: FloatArray, config: StreamingConfig) -> npt.NDArray[np
     record beyond `cusum_margin` of its own range so far: a rise above the baseline that has
     lasted long enough to add up to more than any rise before it. Only rises: falls (a quiet
     night, a metric that stopped spiking) cost more false alerts than they found on NAB."""
-    upper, _ = cusum(value_z, config.cusum_drift, config.cusum_clip)
-    # Without the threshold, the small early excursions of pure noise set records too (they
-    # nearly doubled the alerts on clean simulated traffic).
-    record = new_extreme(upper, config.cusum_margin, config.min_history)
-    return np.asarray(record & (upper > config.cusum_threshold), dtype=np.bool_)
+    return _shift_parts(value_z, config)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingParts:
+    """What each part of the scorer said about every row of every series, (series, T) each.
+
+    `score` is `causal_scores` row by row; the rest say which part put a row there, so a
+    detector built on the scorer can tell a reviewer why it alerted.
+    """
+
+    score: FloatArray  # final score in [0, 1], after the quiet period
+    likelihood: FloatArray  # the likelihood part (the raw surprise if it is off)
+    extreme: npt.NDArray[np.bool_]  # the value or its seasonal residual set a new extreme
+    slow: npt.NDArray[np.bool_]  # the slow seasonal view set a new extreme
+    shift: npt.NDArray[np.bool_]  # the upper CUSUM set a record (a sustained rise)
+    upper_cusum: FloatArray  # the CUSUM statistic itself (0 where no rise is building)
+    min_history: int  # rows of the learning period (scored 0)
 
 
 def causal_scores(
@@ -196,6 +215,31 @@ def causal_scores(
         raise ValueError("timestamps must have one entry per value")
     if array.size == 0:
         return np.zeros(0)
+    return np.asarray(causal_parts(array[None, :], config, timestamps).score[0], dtype=np.float64)
+
+
+def causal_parts(
+    values: FloatArray,
+    config: StreamingConfig = StreamingConfig(),
+    timestamps: npt.NDArray[np.datetime64] | None = None,
+) -> StreamingParts:
+    """`causal_scores` of every row of a (series, T) matrix at once, with its parts.
+
+    Every block works along the last axis and treats rows independently, so row i of the
+    result is exactly `causal_scores(values[i], config, timestamps)`: `causal_scores` is
+    this function on a one-row matrix. Only the quiet period walks rows in Python, and only
+    the rows that alert at all.
+
+    Args:
+        values: (series, T), oldest first; the series share `timestamps`.
+        config: hyperparameters.
+        timestamps: optional, (T,).
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError("causal_parts takes a (series, T) matrix")
+    if timestamps is not None and np.shape(timestamps) != array.shape[-1:]:
+        raise ValueError("timestamps must have one entry per column")
     config = _with_learning_period(config, timestamps)
     views = channels(array, config, timestamps)
     zs = view_z(views, config)
@@ -203,22 +247,47 @@ def causal_scores(
         scores = likelihood_scores(views, config, zs)
     else:
         scores = np.max([surprise(z, config.surprise_cap) for z in zs.values()], axis=0)
-    scores[: config.min_history] = 0.0
+    scores[..., : config.min_history] = 0.0
+    likelihood = scores.copy()
+    extreme = np.zeros(array.shape, dtype=np.bool_)
+    slow = np.zeros(array.shape, dtype=np.bool_)
     if config.use_new_extreme:
         for name, view in views.items():
             if name.split("_")[0] in config.extreme_views:
-                extreme = new_extreme(view, config.extreme_margin, config.min_history)
-                scores = np.where(extreme, np.maximum(scores, config.extreme_score), scores)
-        for slow in slow_views(views, config).values():
-            extreme = new_extreme(slow, config.slow_margin, config.min_history)
-            scores = np.where(extreme, np.maximum(scores, config.extreme_score), scores)
+                extreme |= new_extreme(view, config.extreme_margin, config.min_history)
+        for slow_view in slow_views(views, config).values():
+            slow |= new_extreme(slow_view, config.slow_margin, config.min_history)
+        # max(s, e) applied once per view equals applying it once for the union of views.
+        scores = np.where(extreme | slow, np.maximum(scores, config.extreme_score), scores)
+    shifted = np.zeros(array.shape, dtype=np.bool_)
+    upper = np.zeros(array.shape)
     if config.use_cusum:
-        shifted = shift_alerts(zs["value"], config)
+        shifted, upper = _shift_parts(zs["value"], config)
         scores = np.where(shifted, np.maximum(scores, config.extreme_score), scores)
     if config.use_quiet_period:
-        clock, quiet = _clock(array.size, timestamps, config)
-        scores = quiet_period(scores, clock, config.alert_level, quiet)
-    return np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64)
+        clock, quiet = _clock(array.shape[-1], timestamps, config)
+        for row in np.flatnonzero((scores >= config.alert_level).any(axis=-1)).tolist():
+            scores[row] = quiet_period(scores[row], clock, config.alert_level, quiet)
+    return StreamingParts(
+        score=np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64),
+        likelihood=likelihood,
+        extreme=extreme,
+        slow=slow,
+        shift=shifted,
+        upper_cusum=upper,
+        min_history=config.min_history,
+    )
+
+
+def _shift_parts(
+    value_z: FloatArray, config: StreamingConfig
+) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+    """`shift_alerts` and the upper CUSUM statistic they come from."""
+    upper, _ = cusum(value_z, config.cusum_drift, config.cusum_clip)
+    record = new_extreme(upper, config.cusum_margin, config.min_history)
+    # Without the threshold, the small early excursions of pure noise set records too (they
+    # nearly doubled the alerts on clean simulated traffic).
+    return np.asarray(record & (upper > config.cusum_threshold), dtype=np.bool_), upper
 
 
 def _clock(

@@ -42,6 +42,7 @@ def _fraud_everywhere(panel: Panel) -> tuple[Panel, dict[str, set[str]]]:
         "follow_purge": {ids[c]},
         "regularity": {ids[d]},
         "peer_outlier": {ids[b]},
+        "streaming": {ids[a], ids[b]},
     }
     return planted, expected
 
@@ -51,7 +52,7 @@ def test_registry_names_and_protocol() -> None:
     assert [d.name for d in built] == list(STATISTICAL_DETECTORS)
     assert all(type(d) is STATISTICAL_DETECTORS[d.name] for d in built)
     as_protocol: list[Detector[Panel]] = list(built)
-    assert len(as_protocol) == 5
+    assert len(as_protocol) == 6
 
 
 def test_clean_platform_yields_nothing_from_any_detector(clean: Synth) -> None:
