@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import detectors
 import graphs
+from detectors.corroborate import fold_second_opinions
 from detectors.findings import BUCKET_SECONDS, PATTERNS, EventFrame, Finding, Panel
 from server.evaluation import Evaluation, evaluate
 from server.simulator import WINDOW_HOURS, Simulation, SimulationConfig, simulate, to_panel
@@ -80,7 +81,7 @@ def detect(panel: Panel, events: EventFrame) -> list[Finding]:
         found.extend(on_events.detect(events))
     for graph in graphs.default_detectors():
         found.extend(graph.detect(events))
-    return found
+    return fold_second_opinions(found)  # as the service's runner does
 
 
 def alerts_of(findings: Sequence[Finding]) -> list[Alert]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import detectors
 import graphs
+from detectors.corroborate import fold_second_opinions
 from detectors.findings import EventFrame, Finding, Panel
 from engagewatch.v1 import types_pb2
 from server.alerts import AlertBook, pattern_name
@@ -226,6 +227,9 @@ class DetectionRunner:
             self._metrics.findings.labels(name).inc(len(found))
             timings.append((name, seconds, len(found)))
             findings.extend(found)
+        # One alert per incident: the streaming model's view of an anomaly another detector
+        # already reports is evidence on that alert, not an alert of its own.
+        findings = fold_second_opinions(findings)
         alerting, below = self.operating_points.split(findings, points)
         return Judgement(
             start=start,
