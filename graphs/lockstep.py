@@ -384,9 +384,7 @@ def _distinct(
     if max(n_actors * n_targets, 1) * span >= 2**63:
         order = np.lexsort((times, key))
         k = key[order]
-        first = np.empty(len(k), dtype=bool)
-        first[:1] = True
-        np.not_equal(k[1:], k[:-1], out=first[1:])
+        first = _run_starts(k)
         rows = order[first]
         return _Graph(actors[rows], targets[rows], times[rows], n_actors, n_targets)
     packed = key  # in place from here: each int64 temporary is 80 MB at 10M rows
@@ -395,15 +393,21 @@ def _distinct(
     packed -= t0
     packed.sort()
     k = packed // span
-    first = np.empty(len(k), dtype=bool)
-    first[:1] = True
-    np.not_equal(k[1:], k[:-1], out=first[1:])
+    first = _run_starts(k)
     first_times = packed[first]
     del packed
     k = k[first]
     first_times %= span
     first_times += t0
     return _Graph(k // n_targets, k % n_targets, first_times, n_actors, n_targets)
+
+
+def _run_starts(sorted_keys: IntArray) -> npt.NDArray[np.bool_]:
+    """True at the first row of each run of equal keys."""
+    first = np.empty(len(sorted_keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    return first
 
 
 def _order(g: _Graph, members: IntArray, targets: IntArray, view: str, fb: FoundBlock) -> _Group:
