@@ -67,7 +67,8 @@ def test_the_schedule_raises_alerts_without_being_asked(service_on_schedule: Ser
     assert top.pattern == types_pb2.PATTERN_FAKE_FOLLOWERS
 
     registry = service.metrics.registry
-    assert scheduled_runs(service, "ok") >= 1
+    # A run's alerts are visible to readers before the run returns and is counted.
+    wait_until(lambda: scheduled_runs(service, "ok") >= 1, timeout=30)
     assert scheduled_runs(service, "error") == 0
     assert registry.get_sample_value(RUNS, {"trigger": "request", "outcome": "ok"}) is None
     last_success = registry.get_sample_value("engagewatch_detection_last_success_timestamp_seconds")
