@@ -21,7 +21,9 @@ across accounts (platform factor, partners, false discovery rate). The scorer ch
    row makes extreme);
 5. `streaming_shift.cusum`: the upper CUSUM of the value's robust z scores `extreme_score` when
    it sets a record beyond the range of its own past (a modest rise that lasts many rows);
-6. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet.
+6. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet (for
+   `quiet_seconds` and at least `quiet_min_rows` rows), unless the value leaves the range seen
+   so far by more than `break_margin` of that range (a far larger, new incident).
 
 The first `min_history` rows (or a week of wall time, if shorter) are a learning period scored 0.
 Each part can be switched off in the config, which is how the NAB ablation measures what it earns.
@@ -81,6 +83,13 @@ class StreamingConfig:
     alert_level: float = 0.5  # score at which a row counts as an alert for the quiet period
     quiet_seconds: float = 12 * 3600.0  # with timestamps
     quiet_rows: int = 144  # without timestamps
+    # ... and never fewer rows than this: the likelihood remembers an incident for
+    # `likelihood_short` rows whatever the clock, so on an hourly series 12 h of quiet let one
+    # incident alert again a day later (72 rows: 6 h of 5-minute rows, 3 days of hourly ones).
+    quiet_min_rows: int = 72
+    # A value beyond the range seen so far by more than this share of it alerts even inside a
+    # quiet period: a long quiet period must not hide a far larger, new incident (inf: never).
+    break_margin: float = 1.0
 
     def __post_init__(self) -> None:
         if self.baseline_window < 3 or self.min_history < 3 or self.likelihood_short < 1:
@@ -93,8 +102,9 @@ class StreamingConfig:
             raise ValueError("season_seconds must be > 0 and season_cycles >= 1")
         if self.learning_seconds is not None and self.learning_seconds <= 0:
             raise ValueError("learning_seconds must be > 0 (or None)")
-        if self.quiet_seconds < 0 or self.quiet_rows < 0 or self.extreme_margin < 0:
-            raise ValueError("quiet period and extreme margin must be >= 0")
+        quiet = (self.quiet_seconds, self.quiet_rows, self.quiet_min_rows, self.break_margin)
+        if min(*quiet, self.extreme_margin) < 0:
+            raise ValueError("quiet period, break and extreme margins must be >= 0")
         if self.slow_rows < 0 or self.slow_margin < 0:
             raise ValueError("slow_rows and slow_margin must be >= 0")
         if min(self.cusum_drift, self.cusum_margin, self.cusum_threshold) < 0:
@@ -266,8 +276,15 @@ def causal_parts(
         scores = np.where(shifted, np.maximum(scores, config.extreme_score), scores)
     if config.use_quiet_period:
         clock, quiet = _clock(array.shape[-1], timestamps, config)
+        breaks = (
+            new_extreme(array, config.break_margin, config.min_history)
+            if np.isfinite(config.break_margin)
+            else np.zeros(array.shape, dtype=np.bool_)
+        )
         for row in np.flatnonzero((scores >= config.alert_level).any(axis=-1)).tolist():
-            scores[row] = quiet_period(scores[row], clock, config.alert_level, quiet)
+            scores[row] = quiet_period(
+                scores[row], clock, config.alert_level, quiet, config.quiet_min_rows, breaks[row]
+            )
     return StreamingParts(
         score=np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64),
         likelihood=likelihood,

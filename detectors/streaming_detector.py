@@ -310,7 +310,9 @@ class StreamingDetector:
         lead = min(cfg.partner_context_hours, j)
         # An alert shortly before the judged window opened an incident the scorer then keeps
         # quiet about (its quiet period): its judged part is judged here.
-        quiet = round(cfg.streaming.quiet_seconds / BUCKET_SECONDS)
+        quiet = max(
+            round(cfg.streaming.quiet_seconds / BUCKET_SECONDS), cfg.streaming.quiet_min_rows
+        )
         first = max(j - quiet, 0)
         out: list[_Candidate] = []
         for k, i in enumerate(rows.tolist()):

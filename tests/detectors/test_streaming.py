@@ -206,6 +206,36 @@ def test_quiet_period_counts_wall_time_and_survives_a_clock_stepping_back() -> N
     np.testing.assert_array_equal(quiet_period(scores, clock, 0.95, 50.0), scores)
 
 
+def test_quiet_period_lasts_at_least_min_rows_unless_a_row_breaks_it() -> None:
+    scores = np.array([0.9, 0.2, 0.9, 0.9, 0.9])
+    clock = np.array([0.0, 100.0, 200.0, 300.0, 400.0])  # rows far apart in wall time
+    np.testing.assert_array_equal(quiet_period(scores, clock, 0.5, 50.0), scores)
+    np.testing.assert_array_equal(quiet_period(scores, clock, 0.5, 50.0, 3), [0.9, 0, 0, 0.9, 0])
+    breaks = np.array([False, False, True, False, False])
+    np.testing.assert_array_equal(
+        quiet_period(scores, clock, 0.5, 50.0, 3, breaks), [0.9, 0, 0.9, 0, 0]
+    )
+
+
+def test_hourly_incident_alerts_once_but_a_far_larger_one_breaks_the_quiet() -> None:
+    hourly = np.datetime64("2026-01-05T00:00:00") + np.timedelta64(1, "h") * np.arange(600)
+    rng = np.random.default_rng(4)
+    values = 10 + 3 * np.sin(2 * np.pi * np.arange(600) / 24) + rng.normal(0, 1, 600)
+    # A new high, another 20 hours later (12 h of wall time is 12 hourly rows), then a jump
+    # beyond the range seen so far by more than that whole range.
+    values[[300, 320, 350]] = [25.0, 26.0, 60.0]
+    config = StreamingConfig()
+
+    def alerts(cfg: StreamingConfig) -> list[int]:
+        scores = causal_scores(values, cfg, hourly)
+        return [int(r) for r in np.flatnonzero(scores[250:] >= cfg.alert_level) + 250]
+
+    assert alerts(config) == [300, 350]
+    assert alerts(dataclasses.replace(config, quiet_min_rows=0)) == [300, 320, 350]
+    assert alerts(dataclasses.replace(config, break_margin=float("inf"))) == [300]
+    assert_prefix_causal(values, hourly, [299, 300, 320, 349, 350, 351])
+
+
 def test_new_extreme_needs_history_and_a_margin() -> None:
     values = np.array([0.0, 10.0, 5.0, 10.1, 11.0, -1.0, np.nan, 12.0])
     got = new_extreme(values, margin=0.05, min_history=2)
@@ -287,6 +317,8 @@ def test_channels_and_likelihood_are_exposed_for_the_service_detectors() -> None
         {"surprise_cap": 0.0},
         {"season_seconds": (0.0,)},
         {"quiet_seconds": -1.0},
+        {"quiet_min_rows": -1},
+        {"break_margin": -0.5},
         {"learning_seconds": 0.0},
         {"slow_rows": -1},
         {"cusum_clip": 0.0},
