@@ -46,7 +46,7 @@ from detectors.streaming_baseline import (
     trailing_mean,
 )
 from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
-from detectors.streaming_shift import cusum
+from detectors.streaming_shift import cusum, run_length
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,7 +69,7 @@ class StreamingConfig:
     likelihood_long: int = 2000  # rows of history the surprise distribution is fitted to
     likelihood_min_std: float = 0.02  # floor of that distribution's standard deviation
     use_new_extreme: bool = True
-    extreme_margin: float = 0.02  # share of the range seen so far a new extreme must clear
+    extreme_margin: float = 0.025  # share of the range seen so far a new extreme must clear
     extreme_score: float = 1.0
     extreme_views: tuple[str, ...] = ("value", "seasonal")  # views the rule watches
     slow_rows: int = 12  # rows averaged into the slow seasonal view (below 2: off)
@@ -79,6 +79,9 @@ class StreamingConfig:
     cusum_clip: float = 5.0  # robust |z| counted at most per row
     cusum_margin: float = 0.10  # share of its own range seen so far a CUSUM record must clear
     cusum_threshold: float = 5.0  # and the statistic must exceed this (Page's h)
+    # and the rise must have lasted this many rows: with |z| counted up to 5, two spike rows
+    # alone exceed h, and a spike is the new-extreme rule's to report.
+    cusum_min_rows: int = 5
     use_quiet_period: bool = True
     alert_level: float = 0.5  # score at which a row counts as an alert for the quiet period
     quiet_seconds: float = 12 * 3600.0  # with timestamps
@@ -107,8 +110,8 @@ class StreamingConfig:
             raise ValueError("quiet period, break and extreme margins must be >= 0")
         if self.slow_rows < 0 or self.slow_margin < 0:
             raise ValueError("slow_rows and slow_margin must be >= 0")
-        if min(self.cusum_drift, self.cusum_margin, self.cusum_threshold) < 0:
-            raise ValueError("cusum_drift, cusum_margin and cusum_threshold must be >= 0")
+        if min(self.cusum_drift, self.cusum_margin, self.cusum_threshold, self.cusum_min_rows) < 0:
+            raise ValueError("cusum drift, margin, threshold and min rows must be >= 0")
         if self.cusum_clip <= 0:
             raise ValueError("cusum_clip must be > 0")
 
@@ -304,7 +307,9 @@ def _shift_parts(
     record = new_extreme(upper, config.cusum_margin, config.min_history)
     # Without the threshold, the small early excursions of pure noise set records too (they
     # nearly doubled the alerts on clean simulated traffic).
-    return np.asarray(record & (upper > config.cusum_threshold), dtype=np.bool_), upper
+    record &= upper > config.cusum_threshold
+    record &= run_length(upper) >= config.cusum_min_rows
+    return np.asarray(record, dtype=np.bool_), upper
 
 
 def _clock(

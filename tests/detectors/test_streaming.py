@@ -10,7 +10,13 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from detectors.streaming import StreamingConfig, causal_scores, channels, likelihood_scores
+from detectors.streaming import (
+    StreamingConfig,
+    causal_parts,
+    causal_scores,
+    channels,
+    likelihood_scores,
+)
 from detectors.streaming_alerts import new_extreme, quiet_period
 from detectors.streaming_baseline import (
     past_range,
@@ -21,7 +27,7 @@ from detectors.streaming_baseline import (
     trailing_mean,
 )
 from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
-from detectors.streaming_shift import cusum
+from detectors.streaming_shift import cusum, run_length
 
 NAB_DATA = Path(__file__).resolve().parents[3] / "shared" / "nab" / "data"
 FIVE_MINUTES = np.timedelta64(300, "s")
@@ -157,6 +163,23 @@ def test_cusum_catches_a_sustained_rise_no_row_makes_extreme_or_likely() -> None
     np.testing.assert_array_equal(on[:2000], off[:2000])
     first = 2000 + int(np.argmax(on[2000:2300] >= alert))
     assert_prefix_causal(values, None, [first - 1, first, first + 1, 2299])
+
+
+def test_two_spike_rows_are_not_a_sustained_rise() -> None:
+    rng = np.random.default_rng(0)
+    values = 100 + rng.uniform(-5, 5, 3000)
+    values[[400, 500]] = [150.0, 50.0]  # two old spikes widen the range seen so far
+    values[2000:2002] += 30.0  # inside that range, but each row far above the baseline
+    short = dataclasses.replace(StreamingConfig(), cusum_min_rows=0)
+    parts = causal_parts(values[None, :], StreamingConfig())
+    assert parts.upper_cusum[0, 2001] > StreamingConfig().cusum_threshold  # h alone is passed
+    assert not parts.shift[0].any() and parts.score[0, 1990:2300].max() < 0.5
+    assert np.flatnonzero(causal_parts(values[None, :], short).shift[0]).tolist() == [2001]
+
+
+def test_run_length_counts_rows_since_the_statistic_was_zero() -> None:
+    upper = np.array([[0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 5.0], [1.0, 2.0, 0.0, 1.0, 0, 0, 0, 0]])
+    assert run_length(upper).tolist() == [[0, 1, 2, 0, 0, 1, 2, 3], [1, 2, 0, 1, 0, 0, 0, 0]]
 
 
 def test_cusum_follows_pages_recursion_on_a_series_and_a_panel() -> None:
@@ -324,6 +347,7 @@ def test_channels_and_likelihood_are_exposed_for_the_service_detectors() -> None
         {"cusum_clip": 0.0},
         {"cusum_drift": -1.0},
         {"cusum_threshold": -1.0},
+        {"cusum_min_rows": -1},
     ],
 )
 def test_config_rejects_nonsense(change: dict[str, object]) -> None:
