@@ -20,7 +20,8 @@ across accounts (platform factor, partners, false discovery rate). The scorer ch
    the range of its own past (a slow, sustained departure from the daily shape that no single
    row makes extreme);
 5. `streaming_shift.cusum`: the upper CUSUM of the value's robust z scores `extreme_score` when
-   it sets a record beyond the range of its own past (a modest rise that lasts many rows);
+   it sets a record beyond the range of its own past after rising for `cusum_min_rows` rows
+   or more (a modest rise that lasts many rows, not a spike);
 6. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet (for
    `quiet_seconds` and at least `quiet_min_rows` rows), unless the value leaves the range seen
    so far by more than `break_margin` of that range (a far larger, new incident).
