@@ -45,6 +45,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "cusum (sustained rise)": {"use_cusum": False},
     "quiet period": {"use_quiet_period": False},
     "one-week cap on learning": {"learning_seconds": None},
+    "weekly tier (below alert)": {"use_weekly_tier": False},
 }
 # The neighbourhood the defaults were tuned in: --twofold re-tunes over it on each half.
 # slow_rows/slow_margin and cusum_clip/cusum_margin are not in it: they were chosen on the whole
