@@ -48,6 +48,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "break through the quiet": {"break_margin": float("inf")},
     "cusum's minimum run": {"cusum_min_rows": 0},
     "one-week cap on learning": {"learning_seconds": None},
+    "weekly tier (below alert)": {"use_weekly_tier": False},
 }
 # The neighbourhood the defaults were tuned in: --twofold re-tunes over it on each half.
 # slow_rows/slow_margin and cusum_clip/cusum_margin are not in it: they were chosen on the whole

@@ -539,6 +539,7 @@ def panel_scores(
         slow=np.concatenate([b.slow for b in blocks]),
         shift=np.concatenate([b.shift for b in blocks]),
         upper_cusum=np.concatenate([b.upper_cusum for b in blocks]),
+        tier=np.concatenate([b.tier for b in blocks]),
         min_history=blocks[0].min_history,
     )
 
