@@ -44,7 +44,11 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "slow seasonal extreme": {"slow_rows": 0},
     "cusum (sustained rise)": {"use_cusum": False},
     "quiet period": {"use_quiet_period": False},
+    "quiet period's row floor": {"quiet_min_rows": 0},
+    "break through the quiet": {"break_margin": float("inf")},
+    "cusum's minimum run": {"cusum_min_rows": 0},
     "one-week cap on learning": {"learning_seconds": None},
+    "weekly tier (below alert)": {"use_weekly_tier": False},
 }
 # The neighbourhood the defaults were tuned in: --twofold re-tunes over it on each half.
 # slow_rows/slow_margin and cusum_clip/cusum_margin are not in it: they were chosen on the whole

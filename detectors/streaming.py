@@ -20,8 +20,16 @@ across accounts (platform factor, partners, false discovery rate). The scorer ch
    the range of its own past (a slow, sustained departure from the daily shape that no single
    row makes extreme);
 5. `streaming_shift.cusum`: the upper CUSUM of the value's robust z scores `extreme_score` when
-   it sets a record beyond the range of its own past (a modest rise that lasts many rows);
-6. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet.
+   it sets a record beyond the range of its own past after rising for `cusum_min_rows` rows
+   or more (a modest rise that lasts many rows, not a spike);
+6. `streaming_alerts.quiet_period`: one alert per incident, then the series stays quiet (for
+   `quiet_seconds` and at least `quiet_min_rows` rows), unless the value leaves the range seen
+   so far by more than `break_margin` of that range (a far larger, new incident);
+7. `streaming_tier`: a second tier just below the alert level, with its own quiet period: a
+   new extreme of the value's residual from the same time of the week, on series whose weekly
+   residual is tighter than their daily one (a holiday on a weekly-shaped series). It never
+   reaches the alert level, so the service does not page on it; every other row below the
+   alert level is scaled to rank under it.
 
 The first `min_history` rows (or a week of wall time, if shorter) are a learning period scored 0.
 Each part can be switched off in the config, which is how the NAB ablation measures what it earns.
@@ -44,7 +52,8 @@ from detectors.streaming_baseline import (
     trailing_mean,
 )
 from detectors.streaming_likelihood import likelihood_score, log_tail, surprise
-from detectors.streaming_shift import cusum
+from detectors.streaming_shift import cusum, run_length
+from detectors.streaming_tier import tier_alerts, tighter_spread
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -67,7 +76,7 @@ class StreamingConfig:
     likelihood_long: int = 2000  # rows of history the surprise distribution is fitted to
     likelihood_min_std: float = 0.02  # floor of that distribution's standard deviation
     use_new_extreme: bool = True
-    extreme_margin: float = 0.02  # share of the range seen so far a new extreme must clear
+    extreme_margin: float = 0.025  # share of the range seen so far a new extreme must clear
     extreme_score: float = 1.0
     extreme_views: tuple[str, ...] = ("value", "seasonal")  # views the rule watches
     slow_rows: int = 12  # rows averaged into the slow seasonal view (below 2: off)
@@ -77,10 +86,24 @@ class StreamingConfig:
     cusum_clip: float = 5.0  # robust |z| counted at most per row
     cusum_margin: float = 0.10  # share of its own range seen so far a CUSUM record must clear
     cusum_threshold: float = 5.0  # and the statistic must exceed this (Page's h)
+    # and the rise must have lasted this many rows: with |z| counted up to 5, two spike rows
+    # alone exceed h, and a spike is the new-extreme rule's to report.
+    cusum_min_rows: int = 5
     use_quiet_period: bool = True
     alert_level: float = 0.5  # score at which a row counts as an alert for the quiet period
     quiet_seconds: float = 12 * 3600.0  # with timestamps
     quiet_rows: int = 144  # without timestamps
+    # ... and never fewer rows than this: the likelihood remembers an incident for
+    # `likelihood_short` rows whatever the clock, so on an hourly series 12 h of quiet let one
+    # incident alert again a day later (72 rows: 6 h of 5-minute rows, 3 days of hourly ones).
+    quiet_min_rows: int = 72
+    # A value beyond the range seen so far by more than this share of it alerts even inside a
+    # quiet period: a long quiet period must not hide a far larger, new incident (inf: never).
+    break_margin: float = 1.0
+    use_weekly_tier: bool = True  # second tier below the alert level (needs timestamps)
+    tier_seconds: float = 7 * 86400.0  # the tier's seasonal period
+    tier_score: float = 0.49  # score of a second-tier alert: below alert_level, never a page
+    tier_spread_ratio: float = 0.8  # tier only where that residual's spread < this x daily's
 
     def __post_init__(self) -> None:
         if self.baseline_window < 3 or self.min_history < 3 or self.likelihood_short < 1:
@@ -93,14 +116,19 @@ class StreamingConfig:
             raise ValueError("season_seconds must be > 0 and season_cycles >= 1")
         if self.learning_seconds is not None and self.learning_seconds <= 0:
             raise ValueError("learning_seconds must be > 0 (or None)")
-        if self.quiet_seconds < 0 or self.quiet_rows < 0 or self.extreme_margin < 0:
-            raise ValueError("quiet period and extreme margin must be >= 0")
+        quiet = (self.quiet_seconds, self.quiet_rows, self.quiet_min_rows, self.break_margin)
+        if min(*quiet, self.extreme_margin) < 0:
+            raise ValueError("quiet period, break and extreme margins must be >= 0")
         if self.slow_rows < 0 or self.slow_margin < 0:
             raise ValueError("slow_rows and slow_margin must be >= 0")
-        if min(self.cusum_drift, self.cusum_margin, self.cusum_threshold) < 0:
-            raise ValueError("cusum_drift, cusum_margin and cusum_threshold must be >= 0")
+        if min(self.cusum_drift, self.cusum_margin, self.cusum_threshold, self.cusum_min_rows) < 0:
+            raise ValueError("cusum drift, margin, threshold and min rows must be >= 0")
         if self.cusum_clip <= 0:
             raise ValueError("cusum_clip must be > 0")
+        if not 0.0 < self.tier_score < self.alert_level:
+            raise ValueError("tier_score must be in (0, alert_level)")
+        if self.tier_seconds <= 0 or self.tier_spread_ratio <= 0:
+            raise ValueError("tier_seconds and tier_spread_ratio must be > 0")
 
 
 def channels(
@@ -186,12 +214,13 @@ class StreamingParts:
     detector built on the scorer can tell a reviewer why it alerted.
     """
 
-    score: FloatArray  # final score in [0, 1], after the quiet period
+    score: FloatArray  # final score in [0, 1], after the quiet periods
     likelihood: FloatArray  # the likelihood part (the raw surprise if it is off)
     extreme: npt.NDArray[np.bool_]  # the value or its seasonal residual set a new extreme
     slow: npt.NDArray[np.bool_]  # the slow seasonal view set a new extreme
     shift: npt.NDArray[np.bool_]  # the upper CUSUM set a record (a sustained rise)
     upper_cusum: FloatArray  # the CUSUM statistic itself (0 where no rise is building)
+    tier: npt.NDArray[np.bool_]  # second-tier alerts (score tier_score, below the alert level)
     min_history: int  # rows of the learning period (scored 0)
 
 
@@ -264,10 +293,27 @@ def causal_parts(
     if config.use_cusum:
         shifted, upper = _shift_parts(zs["value"], config)
         scores = np.where(shifted, np.maximum(scores, config.extreme_score), scores)
+    clock, quiet = _clock(array.shape[-1], timestamps, config)
     if config.use_quiet_period:
-        clock, quiet = _clock(array.shape[-1], timestamps, config)
+        breaks = (
+            new_extreme(array, config.break_margin, config.min_history)
+            if np.isfinite(config.break_margin)
+            else np.zeros(array.shape, dtype=np.bool_)
+        )
         for row in np.flatnonzero((scores >= config.alert_level).any(axis=-1)).tolist():
-            scores[row] = quiet_period(scores[row], clock, config.alert_level, quiet)
+            scores[row] = quiet_period(
+                scores[row], clock, config.alert_level, quiet, config.quiet_min_rows, breaks[row]
+            )
+    tier = np.zeros(array.shape, dtype=np.bool_)
+    if config.use_weekly_tier:
+        tier = _tier(array, views, scores >= config.alert_level, config, timestamps)
+        for row in np.flatnonzero(tier.any(axis=-1)).tolist():
+            tier[row] = tier_alerts(tier[row], scores[row] >= config.alert_level, clock, quiet)
+        # Rows below the alert level are scaled under the tier (order kept), so a threshold
+        # at tier_score takes the second-tier alerts and nothing else from below the level.
+        below = scores < config.alert_level
+        scores[below] *= config.tier_score / config.alert_level
+        scores[tier] = config.tier_score
     return StreamingParts(
         score=np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64),
         likelihood=likelihood,
@@ -275,8 +321,40 @@ def causal_parts(
         slow=slow,
         shift=shifted,
         upper_cusum=upper,
+        tier=tier,
         min_history=config.min_history,
     )
+
+
+def _tier(
+    values: FloatArray,
+    views: dict[str, FloatArray],
+    top_alerts: npt.NDArray[np.bool_],
+    config: StreamingConfig,
+    timestamps: npt.NDArray[np.datetime64] | None,
+) -> npt.NDArray[np.bool_]:
+    """Second-tier candidates (before their quiet period): the residual from the same phase
+    of earlier `tier_seconds` periods sets a new extreme, where that residual has been tighter
+    than the daily one (the first seasonal view), i.e. the series has a shape of that period."""
+    daily = [view for name, view in views.items() if name.startswith("seasonal")]
+    period = (
+        0
+        if timestamps is None
+        else rows_per_period(timestamps, config.tier_seconds, config.min_history)
+    )
+    if not daily or period <= 0:
+        return np.zeros(values.shape, dtype=np.bool_)
+    residual = seasonal_residual(values, period, config.season_cycles)
+    candidates = new_extreme(residual, config.extreme_margin, config.min_history) & ~top_alerts
+    # The spreads (rolling quantiles) are the costly part: only series with a candidate.
+    rows = np.flatnonzero(candidates.any(axis=-1))
+    if rows.size:
+        window = config.baseline_window
+        history = min(config.min_history, window)
+        candidates[rows] &= tighter_spread(
+            residual[rows], daily[0][rows], config.tier_spread_ratio, window, history
+        )
+    return candidates
 
 
 def _shift_parts(
@@ -287,7 +365,9 @@ def _shift_parts(
     record = new_extreme(upper, config.cusum_margin, config.min_history)
     # Without the threshold, the small early excursions of pure noise set records too (they
     # nearly doubled the alerts on clean simulated traffic).
-    return np.asarray(record & (upper > config.cusum_threshold), dtype=np.bool_), upper
+    record &= upper > config.cusum_threshold
+    record &= run_length(upper) >= config.cusum_min_rows
+    return np.asarray(record, dtype=np.bool_), upper
 
 
 def _clock(

@@ -43,32 +43,41 @@ def quiet_period(
     clock: FloatArray,
     alert_level: float,
     quiet: float,
+    min_rows: int = 0,
+    breaks: BoolArray | None = None,
 ) -> FloatArray:
     """Scores with every row in the quiet period after an alert set to 0.
 
     A row alerts when its score is >= `alert_level` and it is not within `quiet` (in `clock`
-    units: seconds of a timestamp, or row numbers) after the previous alert. One series, (T,).
-    Only rows at or above the level are visited, so this costs O(alerts), not O(rows), in Python.
+    units: seconds of a timestamp, or row numbers) nor within `min_rows` rows after the previous
+    alert, unless `breaks` is set on that row (an event so much larger than anything before
+    that it is a new incident). One series, (T,). Only rows at or above the level are
+    visited, so this costs O(alerts), not O(rows), in Python.
     """
     out = np.array(scores, dtype=np.float64, copy=True)
     candidates = np.flatnonzero(out >= alert_level)
     if candidates.size == 0:
         return out
     last: float | None = None
+    last_row = 0
     for row in candidates.tolist():
         now = float(clock[row])
-        if last is not None and now - last < quiet:
+        forced = breaks is not None and bool(breaks[row])
+        if last is not None and not forced and (now - last < quiet or row - last_row < min_rows):
             out[row] = 0.0
         else:
-            last = now
+            last, last_row = now, row
     # Rows below the alert level inside a quiet period are zeroed too, so no threshold below
-    # the level turns the rest of the incident back into alerts.
+    # the level turns the rest of the incident back into alerts. Each row belongs to the
+    # latest alert at or before it (by position, so a repeated timestamp never lets an alert
+    # reach back to an earlier row).
     alerts = np.flatnonzero(out >= alert_level)
     if alerts.size:
-        ends = clock[alerts] + quiet
-        owner = np.searchsorted(clock[alerts], clock, side="right") - 1
+        rows = np.arange(out.shape[-1])
+        owner = np.searchsorted(alerts, rows, side="right") - 1
         inside = owner >= 0
-        inside[inside] &= clock[inside] < ends[owner[inside]]
+        start = alerts[owner[inside]]
+        inside[inside] = (clock[inside] < clock[start] + quiet) | (rows[inside] < start + min_rows)
         inside[alerts] = False
         out[inside] = 0.0
     return out

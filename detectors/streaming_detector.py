@@ -310,7 +310,9 @@ class StreamingDetector:
         lead = min(cfg.partner_context_hours, j)
         # An alert shortly before the judged window opened an incident the scorer then keeps
         # quiet about (its quiet period): its judged part is judged here.
-        quiet = round(cfg.streaming.quiet_seconds / BUCKET_SECONDS)
+        quiet = max(
+            round(cfg.streaming.quiet_seconds / BUCKET_SECONDS), cfg.streaming.quiet_min_rows
+        )
         first = max(j - quiet, 0)
         out: list[_Candidate] = []
         for k, i in enumerate(rows.tolist()):
@@ -537,6 +539,7 @@ def panel_scores(
         slow=np.concatenate([b.slow for b in blocks]),
         shift=np.concatenate([b.shift for b in blocks]),
         upper_cusum=np.concatenate([b.upper_cusum for b in blocks]),
+        tier=np.concatenate([b.tier for b in blocks]),
         min_history=blocks[0].min_history,
     )
 

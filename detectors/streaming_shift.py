@@ -32,6 +32,19 @@ def cusum(z: FloatArray, drift: float, clip: float) -> tuple[FloatArray, FloatAr
     return _lindley(bounded - drift), _lindley(-bounded - drift)
 
 
+def run_length(statistic: FloatArray) -> npt.NDArray[np.int64]:
+    """Rows since a CUSUM statistic was last 0, along the last axis (0 on a row where it is 0;
+    a statistic that has never been 0 counts from one row before the series).
+
+    How long the rise behind the statistic has lasted: a short, tall burst and a long, modest
+    rise can reach the same value, and only the second is the CUSUM's to report.
+    """
+    array = np.asarray(statistic, dtype=np.float64)
+    rows = np.arange(array.shape[-1])
+    last_zero = np.maximum.accumulate(np.where(array <= 0.0, rows, -1), axis=-1)
+    return np.asarray(rows - last_zero, dtype=np.int64)
+
+
 def _lindley(steps: FloatArray) -> FloatArray:
     """s[t] = max(0, s[t-1] + steps[t]) with s[-1] = 0, without a Python loop: s is the running
     sum minus its running minimum (taken with the empty sum 0)."""
