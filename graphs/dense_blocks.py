@@ -6,6 +6,7 @@ the degrees of its nodes predict), however much camouflage they add elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -111,6 +112,11 @@ def find_blocks(
     )
     # Every peel starts by pruning to the 2-core; it is kept up to date instead.
     core = _two_core(left)
+    # The test of a block reads the whole matrix, not what is left, so its answer stands
+    # for the run. A seed past the caps that refinement cannot tighten is tested as it is,
+    # and the sparse search's peel returns the same whole 2-core round after round (heavy100k,
+    # 15100 x 4121: 12 s of 4-cycle counting each time, 3 times on a clean run).
+    tested: dict[bytes, list[FoundBlock]] = {}
     for _ in range(p.max_blocks + p.max_misses):
         if left.edges == 0 or len(found) >= p.max_blocks or misses > p.max_misses:
             break
@@ -137,7 +143,10 @@ def find_blocks(
                 tried.append(block)
             if removable and fits:
                 tried.append(seed)
-            hits = _significant_parts(matrix, null, block, p, n_tests)
+            key = _digest(block)
+            if key not in tested:
+                tested[key] = _significant_parts(matrix, null, block, p, n_tests)
+            hits = tested[key]
             if sum(h.stats.margin for h in hits) > sum(h.stats.margin for h in best):
                 best = hits
         found.extend(best)
@@ -157,6 +166,16 @@ def find_blocks(
         core.prune(2, *_take_out(core, out_r, out_c))
     found.sort(key=lambda f: -f.stats.margin)
     return found[: p.max_blocks]
+
+
+def _digest(block: Block) -> bytes:
+    """A key of the block's node sets, without copying them (seeds run to millions at 10M)."""
+    h = hashlib.blake2b(digest_size=16)
+    for nodes in (block.rows, block.cols):
+        arr = np.ascontiguousarray(nodes, dtype=np.int64)
+        h.update(len(arr).to_bytes(8, "little"))
+        h.update(arr.data)
+    return h.digest()
 
 
 def _take_out(g: LiveGraph, out_r: BoolArray, out_c: BoolArray) -> tuple[IntArray, IntArray]:
