@@ -95,6 +95,20 @@ def test_denser_blocks_are_never_missed(
     assert _f1(rows, {int(x[1:]) for x in inj.true_actors}) >= 0.95
 
 
+def test_camouflage_targets_stay_out_of_a_dense_block() -> None:
+    # 355 targets got two or three of the farm's random camouflage follows and little else:
+    # each has the block's lift (2 hits against 0.15 expected) at a tenth of its rate (20
+    # hits per customer). Priced over the sparse search's nodes of degree two or more (5384
+    # targets of 10932 on this background), 270 of them paid their way in: 200 x 470, F 0.75.
+    bg = chung_lu(1, 100_000, heavy=True)
+    inj = inject(bg, 2, density=0.10, camouflage="random")
+    e = inj.edges
+    found = find_blocks(e.actors, e.targets, e.n_actors, e.n_targets, TOPOLOGY)
+    assert len(found) == 1
+    assert _f1(set(found[0].block.rows.tolist()), {int(x[1:]) for x in inj.true_actors}) >= 0.99
+    assert _f1(set(found[0].block.cols.tolist()), {int(x[4:]) for x in inj.true_targets}) >= 0.98
+
+
 @pytest.mark.parametrize("camouflage", ["none", "hijacked"])
 def test_camouflaged_block_is_found_where_fraudar_finds_the_core(camouflage: str) -> None:
     bg = chung_lu(4, 100_000, heavy=True)
