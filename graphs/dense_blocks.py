@@ -138,6 +138,9 @@ def find_blocks(
                 min_size=min(p.min_rows, p.min_cols),
                 adjacency=adjacency,
                 space=select,
+                # Its cheaper price lets a farm's camouflage targets in (heavy100k, random,
+                # 0.10: 270 of them); the one-rate rule keeps them out.
+                one_rate=p.sparse,
             )
             if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
                 block = seed
