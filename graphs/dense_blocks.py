@@ -6,6 +6,7 @@ the degrees of its nodes predict), however much camouflage they add elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -24,15 +25,26 @@ from graphs.peeling import (
     fraudar_column_weights,
     peel,
     refine,
+    search_space,
     surprise_peel,
 )
 from graphs.significance import BlockStats, block_stats, is_significant
+from graphs.spectral_seed import spectral_seed
 
 logger = logging.getLogger(__name__)
 
 _MAX_SUPPORT_EDGES = 1_000_000  # blocks with more edges skip the bridge test of _parts
 _DENSE_SUPPORT = 0.2  # median 4-cycle support above which _parts looks for bridges
 _DENSE_WALK_CELLS = 1 << 23  # blocks up to this many cells count 4-cycles with dense products
+# Graphs (2-core edges) up to this size also get a spectral seed and a peel at the dense
+# search's price. The spectral seed's 62 products of four vectors cost about 0.2 s a round
+# on cl100k's 94k core edges and grow with the edges: at 10M follows that is several times
+# the whole peel, for farms the peel finds there; a second peel there would add about a
+# sixth to the run.
+_SPECTRAL_MAX_EDGES = 1_000_000
+# Top nodes per side the spectral seed is taken among: a few times a sparse farm's 200,
+# since the vector ranks some background nodes among the farm's.
+_SPECTRAL_SEED_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,14 @@ class BlockParams:
     # spent the second round on the celebrity core and lost blocks a second surprise
     # peel finds (heavy100k, biased, 0.03-0.05).
     fraudar_fallback: bool = False
+    # Look for sparse farms (the topology view): price the peel and refinement over the
+    # test's search space, also seed from the peel's best set within the caps, and from the
+    # leading singular pair (graphs/spectral_seed.py) on graphs of up to
+    # _SPECTRAL_MAX_EDGES 2-core edges. Not in the timing view: a farm's bursts make it
+    # dense there and the peel finds it; the cheaper price let camouflage columns into
+    # dense blocks (cl30k, biased, 0.10: 11 false targets, F 1.00 -> 0.99), and with the
+    # spectral seed (and an ARPACK solver) a clean cl100k run took 4.9 s instead of 1.9.
+    sparse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +96,17 @@ def find_blocks(
     row_degree: FloatArray = np.diff(adjacency.row_ptr).astype(np.float64)
     col_degree: FloatArray = np.diff(adjacency.col_ptr).astype(np.float64)
     total = float(matrix.nnz)
-    null = _Null(row_degree, col_degree, total)
-    # Each round tests every seed's refinement; the union bound counts them all.
-    n_tests = 3 * (p.max_blocks + p.max_misses)
+    # Peel, refinement and test all price a block against the same search space (nodes of
+    # degree two or more); a peel that priced every node with an edge judged a sparse farm a
+    # net loss that the test would have passed, and never reached it.
+    null = _Null(row_degree, col_degree, total, search_space(row_degree, col_degree, 2))
+    # The price of the peel and refinement: the test's in the sparse search, else every node
+    # with an edge (stricter: it keeps the timing view's dense blocks tight).
+    select = null.space if p.sparse else search_space(row_degree, col_degree, 1)
+    # Each round tests every seed's refinement (three, and two more in the sparse search:
+    # the peel's best within the caps, and the peel at the dense search's price); the union
+    # bound counts them all.
+    n_tests = (5 if p.sparse else 3) * (p.max_blocks + p.max_misses)
     found: list[FoundBlock] = []
     misses = 0
     left = LiveGraph(
@@ -88,13 +116,18 @@ def find_blocks(
     )
     # Every peel starts by pruning to the 2-core; it is kept up to date instead.
     core = _two_core(left)
+    # The test of a block reads the whole matrix, not what is left, so its answer stands
+    # for the run. A seed past the caps that refinement cannot tighten is tested as it is,
+    # and the sparse search's peel returns the same whole 2-core round after round (heavy100k,
+    # 15100 x 4121: 12 s of 4-cycle counting each time, 3 times on a clean run).
+    tested: dict[bytes, list[FoundBlock]] = {}
     for _ in range(p.max_blocks + p.max_misses):
         if left.edges == 0 or len(found) >= p.max_blocks or misses > p.max_misses:
             break
-        seeds = _seeds(left, core, row_degree, col_degree, total, p, misses)
+        seeds = _seeds(matrix, left, core, null, select, p, misses)
         best: list[FoundBlock] = []
         tried: list[Block] = []
-        for seed in seeds:
+        for seed, removable in seeds:
             block, _ = refine(
                 matrix,
                 row_degree,
@@ -105,20 +138,31 @@ def find_blocks(
                 max_cols=p.max_cols,
                 min_size=min(p.min_rows, p.min_cols),
                 adjacency=adjacency,
+                space=select,
+                # Its cheaper price lets a farm's camouflage targets in (heavy100k, random,
+                # 0.10: 270 of them); the one-rate rule keeps them out.
+                one_rate=p.sparse,
             )
             if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
                 block = seed
-            tried.append(block)
-            if len(seed.rows) <= p.max_rows and len(seed.cols) <= p.max_cols:
+            fits = len(seed.rows) <= p.max_rows and len(seed.cols) <= p.max_cols
+            if block is not seed:
+                tried.append(block)
+            if removable and fits:
                 tried.append(seed)
-            hits = _significant_parts(matrix, null, block, p, n_tests)
+            key = _digest(block)
+            if key not in tested:
+                tested[key] = _significant_parts(matrix, null, block, p, n_tests)
+            hits = tested[key]
             if sum(h.stats.margin for h in hits) > sum(h.stats.margin for h in best):
                 best = hits
         found.extend(best)
         misses = 0 if best else misses + 1
         # Take out what was tried (never a seed larger than the caps: a stalled peel that
         # kept the whole graph would take the block out with it), so the next round looks
-        # elsewhere.
+        # elsewhere. Not the seeds `_seeds` keeps (the peel's best within the caps, the
+        # spectral seed): they can hold a farm that their refinement missed and a later
+        # round finds (heavy100k, random camouflage, 0.03; the 1000 x 100 farm at 10M).
         out_r = np.zeros(n_rows, dtype=bool)
         out_c = np.zeros(n_cols, dtype=bool)
         for b in tried + [f.block for f in best]:
@@ -129,6 +173,16 @@ def find_blocks(
         core.prune(2, *_take_out(core, out_r, out_c))
     found.sort(key=lambda f: -f.stats.margin)
     return found[: p.max_blocks]
+
+
+def _digest(block: Block) -> bytes:
+    """A key of the block's node sets, without copying them (seeds run to millions at 10M)."""
+    h = hashlib.blake2b(digest_size=16)
+    for nodes in (block.rows, block.cols):
+        arr = np.ascontiguousarray(nodes, dtype=np.int64)
+        h.update(len(arr).to_bytes(8, "little"))
+        h.update(arr.data)
+    return h.digest()
 
 
 def _take_out(g: LiveGraph, out_r: BoolArray, out_c: BoolArray) -> tuple[IntArray, IntArray]:
@@ -161,15 +215,17 @@ def zero_one_csr(rows: IntArray, cols: IntArray, n_rows: int, n_cols: int) -> sp
 
 
 def _seeds(
+    matrix: sp.csr_matrix,
     left: LiveGraph,
     core: LiveGraph,
-    row_degree: FloatArray,
-    col_degree: FloatArray,
-    total: float,
+    null: _Null,
+    select: tuple[int, int],
     p: BlockParams,
     misses: int,
-) -> list[Block]:
-    """Seeds of one round: a surprise peel, and after a miss two more baselines.
+) -> list[tuple[Block, bool]]:
+    """Seeds of one round, each with whether it is taken out of the graph once tried: a
+    surprise peel's best set, and if `p.sparse` its best within the caps and a spectral
+    seed, and after a miss two more baselines.
 
     Against the full degrees, camouflage to rare targets (each followed by the farm alone)
     sinks the farm: those targets go in the first pass and the farm's accounts seem to have
@@ -177,16 +233,48 @@ def _seeds(
     density). Against the degrees of the 2-core, those edges were never counted.
     """
     adjacency = left.adjacency
+    row_degree, col_degree, total = null.row_degree, null.col_degree, null.total
     # The peel's first step, pruning `left` to its 2-core, is `core` already.
-    seeds = [surprise_peel(adjacency, row_degree, col_degree, total, start=core)]
+    # The peel's best within the caps and the spectral seed stay in the graph once tried:
+    # the capped set is the densest farm plus pieces of others (4831 x 676 at 10M
+    # follows), and taking it out lost the 1000 x 100 farm.
+    best, *capped = surprise_peel(
+        adjacency,
+        row_degree,
+        col_degree,
+        total,
+        start=core,
+        space=select,
+        max_rows=p.max_rows if p.sparse else None,
+        max_cols=p.max_cols if p.sparse else None,
+    )
+    seeds = [best]
+    if p.sparse and core.edges <= _SPECTRAL_MAX_EDGES:
+        # A sparse farm of low-degree accounts (topology, density 0.02) is lost in the peel's
+        # first passes; the leading singular pair finds it (graphs/spectral_seed.py).
+        size = _SPECTRAL_SEED_SIZE
+        capped.append(spectral_seed(matrix, core, min(size, p.max_rows), min(size, p.max_cols)))
+        # And the peel priced over every node with an edge, as the dense search prices it.
+        # Refinement is a local search: on heavy100k at 0.02 (no camouflage) the cheaper
+        # price's seeds led it to 160 x 164 (margin 938), this one to 172 x 173 (964). The
+        # test, with one price for all, keeps the better.
+        seeds += surprise_peel(
+            adjacency,
+            row_degree,
+            col_degree,
+            total,
+            start=core,
+            space=search_space(row_degree, col_degree, 1),
+        )
     if not misses:
-        return [s for s in seeds if len(s.rows) and len(s.cols)]
+        return _nonempty(seeds, capped)
     # Only after a miss: the first seed is right on every plain farm, and a second peel
     # doubles the cost of a round.
     if 0 < core.edges < left.edges:
         core_rd = core.deg_r.astype(np.float64)
         core_cd = core.deg_c.astype(np.float64)
-        seeds.append(surprise_peel(adjacency, core_rd, core_cd, float(core.edges), start=core))
+        # Priced over the core's own nodes: the seed is judged by refinement and the test.
+        seeds += surprise_peel(adjacency, core_rd, core_cd, float(core.edges), start=core)
     if misses and p.fraudar_fallback:
         r = np.repeat(np.arange(adjacency.n_rows), np.diff(adjacency.row_ptr))
         c = adjacency.row_cols.astype(np.int64)
@@ -196,7 +284,12 @@ def _seeds(
         seeds.append(
             peel(r, c, fraudar_column_weights(col_deg_int)[c], adjacency.n_rows, adjacency.n_cols)
         )
-    return [s for s in seeds if len(s.rows) and len(s.cols)]
+    return _nonempty(seeds, capped)
+
+
+def _nonempty(removable: list[Block], kept: list[Block]) -> list[tuple[Block, bool]]:
+    out = [(s, True) for s in removable] + [(s, False) for s in kept]
+    return [(s, keep) for s, keep in out if len(s.rows) and len(s.cols)]
 
 
 def _two_core(left: LiveGraph) -> LiveGraph:
@@ -208,11 +301,13 @@ def _two_core(left: LiveGraph) -> LiveGraph:
 
 @dataclass(frozen=True, slots=True)
 class _Null:
-    """Degrees and edge total of the background a block is tested against."""
+    """Degrees and edge total of the background a block is tested against, and the
+    (rows, cols) of degree two or more a search picks from."""
 
     row_degree: FloatArray
     col_degree: FloatArray
     total: float
+    space: tuple[int, int]
 
 
 def _significant_parts(
@@ -229,10 +324,7 @@ def _significant_parts(
     Two farms with nothing in common are more surprising together than apart: each
     connected part is reported (and tested) alone.
     """
-    space = (
-        int(np.count_nonzero(null.row_degree >= 2)),
-        int(np.count_nonzero(null.col_degree >= 2)),
-    )
+    space = null.space
     out: list[FoundBlock] = []
     for part in _parts(matrix, _inner_core(matrix, block)):
         stats = block_stats(matrix, null.row_degree, null.col_degree, null.total, part, space)

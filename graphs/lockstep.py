@@ -17,6 +17,7 @@ Each block must beat the Chung-Lu background by more than the search itself coul
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -241,7 +242,8 @@ class LockstepDetector:
                     candidates.append(_order(g, fb.block.rows, targets, "timing", fb))
             del cols, col_rep, col_target, busy
         if c.use_topology:
-            for fb in find_blocks(g.actors, g.targets, g.n_actors, g.n_targets, params):
+            topology = dataclasses.replace(params, sparse=True)
+            for fb in find_blocks(g.actors, g.targets, g.n_actors, g.n_targets, topology):
                 candidates.append(_order(g, fb.block.rows, fb.block.cols, "topology", fb))
         # The strongest view of each group wins; the others' copies of it are dropped. A block
         # that is the union of two smaller ones from another view (two farms tied by a stray
