@@ -72,9 +72,13 @@ def test_late_hours_are_judged_when_their_data_arrives(scheduled: Service) -> No
             return {a.alert_id: a for a in listed.alerts}
 
         def ticks(n: int) -> None:
-            """Waits until n more scheduled ticks ran their window."""
+            """Waits until n more scheduled ticks ran to their end.
+
+            A tick counts its window run before it judges late hours, so a tick is over only
+            once the next one's window run is counted (a count read in between missed a late
+            run still in flight, once in a CI rehearsal)."""
             done = runs(service, "schedule")
-            wait_until(lambda: runs(service, "schedule") >= done + n, timeout=120)
+            wait_until(lambda: runs(service, "schedule") >= done + n + 1, timeout=120)
 
         ticks(1)  # the first tick sets the watermark: data already stored is not late
         ingest.WriteMetrics(iter(graded_traffic(lifts=())))  # clean history
