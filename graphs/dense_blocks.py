@@ -22,6 +22,7 @@ from graphs.peeling import (
     FloatArray,
     IntArray,
     LiveGraph,
+    farm_members,
     fraudar_column_weights,
     peel,
     refine,
@@ -156,6 +157,26 @@ def find_blocks(
             hits = tested[key]
             if sum(h.stats.margin for h in hits) > sum(h.stats.margin for h in best):
                 best = hits
+        if p.sparse:
+            # The test judged the block; its members are judged against the rest of the
+            # graph (`farm_members`): a sparse farm's weakest accounts and the targets of
+            # its camouflage are told apart there, not by the test's measure.
+            best = [
+                FoundBlock(
+                    farm_members(
+                        adjacency,
+                        row_degree,
+                        col_degree,
+                        total,
+                        f.block,
+                        space=null.space,
+                        max_rows=p.max_rows,
+                        max_cols=p.max_cols,
+                    ),
+                    f.stats,
+                )
+                for f in best
+            ]
         found.extend(best)
         misses = 0 if best else misses + 1
         # Take out what was tried (never a seed larger than the caps: a stalled peel that

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -440,6 +441,83 @@ def refine(
             break
         best = (Block(rows, cols), score)
     return best
+
+
+def farm_members(
+    adjacency: BiAdjacency,
+    row_degree: FloatArray,
+    col_degree: FloatArray,
+    total: float,
+    block: Block,
+    *,
+    space: tuple[int, int],
+    max_rows: int,
+    max_cols: int,
+) -> Block:
+    """The nodes a farm at this block's rate explains better than the rest of the graph does.
+
+    Refinement chooses nodes by the test's measure: a Chung-Lu expectation from the full
+    degrees, d * D(other side) / total. Once a block has passed the test, that overstates what
+    a node outside the farm would show: most of a customer's degree is the farm's own follows,
+    and a non-member does not make those. Camouflage makes it worse, since it doubles a farm
+    account's degree. A farm account with 2 customers among 4 follows (cl30k, random
+    camouflage, 0.03) was expected 0.16 hits into the block and was left out, as were 22
+    others: 175 x 179 of a 2-core of 198 x 198, F 0.94 against a ceiling of 0.99.
+
+    Here a node is tested against the rest of the graph: its hits into the other side come at
+    e = d * (edges of the other side not from this block) / (edges not on this side of the
+    block) if it is not a member, and at e + x if it is, x the members' mean excess
+    (`_best_prefix`'s one-rate rule). It joins when that likelihood ratio pays for its
+    prior, log((N - k) / k) for k block nodes of a search space of N on its side (the price
+    log C(N, k) charges per node). The same rule drops targets that took two or three of the
+    farm's camouflage follows (heavy100k, random, 0.05: 82 of them) in a block the test
+    passed: two hits against 0.04 outside, at a farm rate of 9.5 per customer, do not pay it.
+    Sides in turn, to a fixed point; the block is kept where the rule would leave too little.
+    """
+    rows, cols = block.rows, block.cols
+    n_rows, n_cols = space
+    for _ in range(_MAX_FIXED_POINT_ROUNDS):
+        hits_r = _hits(None, adjacency, cols, rows_side=True)
+        new_rows = _members_of_side(
+            hits_r, row_degree, rows, float(col_degree[cols].sum()), total, n_rows, max_rows
+        )
+        if len(new_rows) < 2:
+            return block
+        hits_c = _hits(None, adjacency, new_rows, rows_side=False)
+        new_cols = _members_of_side(
+            hits_c, col_degree, cols, float(row_degree[new_rows].sum()), total, n_cols, max_cols
+        )
+        if len(new_cols) < 2:
+            return block
+        same = np.array_equal(new_rows, rows) and np.array_equal(new_cols, cols)
+        rows, cols = new_rows, new_cols
+        if same:
+            break
+    return Block(rows, cols)
+
+
+def _members_of_side(
+    hits: FloatArray,
+    degree: FloatArray,
+    chosen: IntArray,
+    other_degree: float,
+    total: float,
+    n_side: int,
+    max_size: int,
+) -> IntArray:
+    """One side's choice of `farm_members`, given the other side (whose degrees sum to
+    `other_degree`) and this side's current `chosen` nodes."""
+    inside = float(hits[chosen].sum())  # the block's own edges
+    outside_rate = max(other_degree - inside, 0.0) / max(total - float(degree[chosen].sum()), 1.0)
+    e = np.maximum(degree * outside_rate, 1e-12)
+    excess = (inside - float(e[chosen].sum())) / len(chosen)
+    k = len(chosen)
+    if excess <= 0 or k >= n_side:
+        return chosen
+    llr = hits * np.log1p(excess / e) - excess
+    # As refinement, a single edge into the block is no evidence of membership.
+    cand = np.flatnonzero((hits >= 2) & (llr > math.log((n_side - k) / k)))
+    return np.sort(cand[np.argsort(-llr[cand], kind="stable")[:max_size]])
 
 
 def _hits(
