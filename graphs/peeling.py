@@ -471,7 +471,8 @@ def farm_members(
     prior, log((N - k) / k) for k block nodes of a search space of N on its side (the price
     log C(N, k) charges per node). The same rule drops targets that took two or three of the
     farm's camouflage follows (heavy100k, random, 0.05: 82 of them) in a block the test
-    passed: two hits against 0.04 outside, at a farm rate of 9.5 per customer, do not pay it.
+    passed: two hits where the rest of the graph gives 0.035, at a farm rate of 7 to 10 hits
+    per customer (the mean excess, before and after they go), do not pay it.
     Sides in turn, to a fixed point; the block is kept where the rule would leave too little.
     """
     rows, cols = block.rows, block.cols

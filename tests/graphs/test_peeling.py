@@ -126,8 +126,8 @@ def test_weak_farm_accounts_join_a_camouflaged_block() -> None:
 
 def test_camouflage_targets_leave_a_block_that_passed_the_test() -> None:
     # At 0.05 about 80 targets took two of the farm's random camouflage follows and stayed in
-    # the block (200 x 281): each pays the test's price, but not a farm rate of ten follows
-    # per customer against the rest of the graph's 0.04.
+    # the block (200 x 281): each pays the test's price, but two hits where the rest of the
+    # graph gives 0.035 do not pay for membership at a farm rate of 7 to 10 per customer.
     bg = chung_lu(1, 100_000, heavy=True)
     inj = inject(bg, 2, density=0.05, camouflage="random")
     e = inj.edges
