@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +302,55 @@ def surprise(observed: float | FloatArray, expected: float | FloatArray) -> Floa
     return np.asarray(s, dtype=np.float64)
 
 
+def stub_surprise(
+    observed: float | FloatArray,
+    side_degree: float | FloatArray,
+    other_degree: float | FloatArray,
+    total: float,
+) -> FloatArray:
+    """-log of a bound on P(X >= observed) when the block's edges can only use its stubs.
+
+    Under the null that fixes every node's degree (the configuration model, of which the
+    Chung-Lu mean side_degree * other_degree / total is the first moment), a block's rows
+    have side_degree edge ends and its columns other_degree, and X counts the row ends
+    matched to column ends. Two bounds hold there, and the tighter one is kept:
+    - the factorial moment: P(X >= x) <= E[C(X, x)] = (D_r)_x (D_c)_x / (x! (m)_x);
+    - Chernoff for a sum of negatively associated indicators (each row end matched into the
+      columns or not, and each column end likewise): a binomial tail, with the mean of
+      `surprise`, so never weaker than the Poisson one.
+    The Poisson tail lets a column of three edges hold any number of block edges; a burst
+    column of the timing view holds only block edges (216 of its 252 ends on the cl30k
+    block at density 0.01), where the bound is 195 nats tighter than the Poisson one.
+    """
+    x = np.asarray(observed, dtype=np.float64)
+    a = np.asarray(side_degree, dtype=np.float64)
+    b = np.asarray(other_degree, dtype=np.float64)
+    x = np.minimum(x, np.minimum(a, b))  # cannot exceed either side's ends
+    mu = a * b / total
+    moment = (
+        gammaln(a + 1)
+        - gammaln(a - x + 1)
+        + gammaln(b + 1)
+        - gammaln(b - x + 1)
+        - gammaln(x + 1)
+        - gammaln(total + 1)
+        + gammaln(total - x + 1)
+    )
+    best = np.maximum(
+        -moment, np.maximum(_binomial_tail(x, a, b / total), _binomial_tail(x, b, a / total))
+    )
+    return np.asarray(np.where(x > mu, best, 0.0), dtype=np.float64)
+
+
+def _binomial_tail(x: FloatArray, n: FloatArray, p: FloatArray) -> FloatArray:
+    """n KL(x / n || p): the Chernoff exponent of Binomial(n, p) reaching x (x above n p)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip(x / np.maximum(n, 1e-300), 0.0, 1.0)
+        pp = np.clip(p, 1e-300, 1.0 - 1e-12)
+        kl = xlogy(q, q / pp) + xlogy(1.0 - q, (1.0 - q) / (1.0 - pp))
+    return np.asarray(np.where(n > 0, n * kl, 0.0), dtype=np.float64)
+
+
 def log_choose(n: float, k: FloatArray | float) -> FloatArray:
     """log C(n, k): the price of having picked k of n nodes (the scan statistic's penalty)."""
     k_arr = np.asarray(k, dtype=np.float64)
@@ -329,6 +378,7 @@ def _best_prefix(
     max_size: int,
     min_size: int,
     one_rate: bool = False,
+    stub: tuple[float, float] | None = None,
 ) -> tuple[IntArray, float]:
     """The prefix (by own surprise, best first) with the most surprise beyond its price; if
     `one_rate`, of the nodes whose hits the block's own rate explains better than the
@@ -354,6 +404,9 @@ def _best_prefix(
     farms at different rates (the timing view's second block at 10M follows held four), and
     judged by their mean it dropped the 300 x 200 farm at 0.05: two more rounds, 42 s
     instead of 30. So only the sparse search (`refine(one_rate=True)`) asks for it.
+
+    stub: (the other side's summed degree, the edge total) to score prefixes by
+    `stub_surprise` instead of the Poisson tail.
     """
     # One edge into the block is no evidence of membership: a farm account's single
     # camouflage follow of a rare target would otherwise bring that target in.
@@ -361,7 +414,7 @@ def _best_prefix(
     for _ in range(_MAX_FIXED_POINT_ROUNDS if one_rate else 1):
         if len(cand) == 0:
             return cand, 0.0
-        chosen, score = _prefix(hits, expected, cand, n_side, max_size, min_size)
+        chosen, score = _prefix(hits, expected, cand, n_side, max_size, min_size, stub)
         if not one_rate:
             break
         excess = float(hits[chosen].sum() - expected[chosen].sum()) / len(chosen)
@@ -382,6 +435,7 @@ def _prefix(
     n_side: int,
     max_size: int,
     min_size: int,
+    stub: tuple[float, float] | None = None,
 ) -> tuple[IntArray, float]:
     """The best-scoring prefix of `cand` ranked by own surprise (see `_best_prefix`)."""
     # By each node's own surprise, not its ratio: one edge to a rare node is a high ratio
@@ -389,7 +443,14 @@ def _prefix(
     own = surprise(hits[cand], expected[cand])
     order = cand[np.lexsort((cand, -hits[cand], -own))][:max_size]
     k_all = np.arange(1, len(order) + 1, dtype=np.float64)
-    s = surprise(np.cumsum(hits[order]), np.cumsum(expected[order])) - log_choose(n_side, k_all)
+    cum_hits, cum_expected = np.cumsum(hits[order]), np.cumsum(expected[order])
+    if stub is None:
+        s = surprise(cum_hits, cum_expected)
+    else:
+        other, total = stub
+        # expected = degree * other / total, so the prefix's summed degree is recovered.
+        s = stub_surprise(cum_hits, cum_expected * total / max(other, 1e-12), other, total)
+    s = s - log_choose(n_side, k_all)
     s[: max(min_size, 1) - 1] = -np.inf
     k = int(np.argmax(s)) + 1
     return np.sort(order[:k]), float(s[k - 1])
@@ -409,6 +470,7 @@ def refine(
     adjacency: BiAdjacency | None = None,
     space: tuple[int, int] | None = None,
     one_rate: bool = False,
+    stub: bool = False,
 ) -> tuple[Block, float]:
     """Alternating surprise maximization from a seed block (CrossSpot-style local search).
 
@@ -422,6 +484,7 @@ def refine(
             (`search_space`); every node of nonzero degree if None.
         one_rate: a node joins only if the block's excess rate explains its hits better than
             the background (`_best_prefix`): for seeds that hold one farm.
+        stub: score blocks by `stub_surprise` (degrees fixed) instead of the Poisson tail.
     """
     rows, cols = seed.rows, seed.cols
     csc = matrix.tocsc() if adjacency is None else None
@@ -431,11 +494,15 @@ def refine(
     best = (Block(rows, cols), -np.inf)
     for _ in range(rounds):
         hits_r = _hits(matrix, adjacency, cols, rows_side=True)
-        exp_r = row_degree * (col_degree[cols].sum() / total)
-        rows, _ = _best_prefix(hits_r, exp_r, n_rows, max_rows, min_size, one_rate)
+        d_cols = float(col_degree[cols].sum())
+        exp_r = row_degree * (d_cols / total)
+        stub_r = (d_cols, total) if stub else None
+        rows, _ = _best_prefix(hits_r, exp_r, n_rows, max_rows, min_size, one_rate, stub_r)
         hits_c = _hits(csc, adjacency, rows, rows_side=False)
-        exp_c = col_degree * (row_degree[rows].sum() / total)
-        cols, score = _best_prefix(hits_c, exp_c, n_cols, max_cols, min_size, one_rate)
+        d_rows = float(row_degree[rows].sum())
+        exp_c = col_degree * (d_rows / total)
+        stub_c = (d_rows, total) if stub else None
+        cols, score = _best_prefix(hits_c, exp_c, n_cols, max_cols, min_size, one_rate, stub_c)
         score -= float(log_choose(n_rows, float(len(rows))))
         if score <= best[1] + 1e-9 or len(rows) == 0:
             break
@@ -559,6 +626,7 @@ def surprise_peel(
     batch_share: float = 0.05,
     mid_batch_share: float = 0.10,
     big_batch_share: float = 0.25,
+    stub: bool = False,
 ) -> list[Block]:
     """Peel the nodes least over their Chung-Lu share, keeping the set of most net surprise.
 
@@ -580,6 +648,7 @@ def surprise_peel(
         refinement could not tighten it to the farm. The best set alone is still a seed: at
         10M follows one past the caps held several farms and refinement found each in turn,
         where the best within the caps had lost one (1000 x 100).
+    stub: score sets by `stub_surprise` (degrees fixed) instead of the Poisson tail.
 
     Returns the best set, then the best within the caps if different (possibly empty).
     """
@@ -602,7 +671,11 @@ def surprise_peel(
         rd, cd = row_degree[rows], col_degree[cols]
         dr, dc = float(rd.sum()), float(cd.sum())
         score = float(
-            surprise(float(g.edges), dr * dc / total)
+            (
+                stub_surprise(float(g.edges), dr, dc, total)
+                if stub
+                else surprise(float(g.edges), dr * dc / total)
+            )
             - log_choose(n_r_all, float(len(rows)))
             - log_choose(n_c_all, float(len(cols)))
         )

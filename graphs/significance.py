@@ -7,6 +7,10 @@ was chosen by a search, though, so its Poisson tail alone would flag noise: a se
 blocks of |R| x |C| nodes can find, by chance, a surprise of up to about
 log C(N_R, |R|) + log C(N_C, |C|) (a union bound over every block of that size). A block is
 significant when its surprise beats that price plus log(n_tests / alpha).
+
+With `stub`, the surprise is the tail with every node's degree fixed (peeling.stub_surprise):
+the same null, without the Poisson tail's licence for a column of three edges to hold more
+than three block edges (the timing view's burst columns hold little but the farm's).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphs.peeling import Block, FloatArray, log_choose, surprise
+from graphs.peeling import Block, FloatArray, log_choose, stub_surprise, surprise
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +69,21 @@ def block_stats(
     total: float,
     block: Block,
     search_space: tuple[int, int] | None = None,
+    stub: bool = False,
 ) -> BlockStats:
     """Observed and expected edges of `block` in `matrix`, and the search price.
 
     search_space: (rows, cols) the search could have picked from, if fewer than every node
         of nonzero degree. The search only reports blocks whose nodes have two edges or more
         inside the block, so only nodes of degree two or more could be picked.
+    stub: the surprise is `stub_surprise` (every node's degree fixed, so a block's edges
+        can only use its nodes' edge ends) instead of the Poisson tail: valid under the same
+        degree-conditioned null, and tighter where the block holds most of its nodes' edges.
     """
     observed = float(matrix[block.rows][:, block.cols].sum())
-    expected = float(row_degree[block.rows].sum() * col_degree[block.cols].sum() / total)
+    d_rows, d_cols = float(row_degree[block.rows].sum()), float(col_degree[block.cols].sum())
+    expected = d_rows * d_cols / total
+    tail = stub_surprise(observed, d_rows, d_cols, total) if stub else surprise(observed, expected)
     if search_space is None:
         price = search_price(row_degree, col_degree, len(block.rows), len(block.cols))
     else:
@@ -84,7 +94,7 @@ def block_stats(
     return BlockStats(
         observed,
         expected,
-        float(surprise(observed, expected)),
+        float(tail),
         price,
         len(block.rows),
         len(block.cols),

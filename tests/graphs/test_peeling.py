@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 import pytest
+from scipy.stats import hypergeom
 
 from graphs.dense_blocks import BlockParams, find_blocks, zero_one_csr
 from graphs.peeling import (
@@ -15,6 +16,7 @@ from graphs.peeling import (
     _lowest,
     fraudar_column_weights,
     peel,
+    stub_surprise,
     surprise,
 )
 from graphs.significance import BlockStats, is_significant, search_price
@@ -182,6 +184,43 @@ def test_surprise_and_price() -> None:
     weak = BlockStats(20.0, 5.0, float(surprise(20.0, 5.0)), 100.0, 10, 10)
     assert is_significant(strong, alpha=0.01, n_tests=10)
     assert not is_significant(weak, alpha=0.01, n_tests=10)
+
+
+@pytest.mark.parametrize(
+    ("x", "d_rows", "d_cols", "total"),
+    [
+        (216, 528, 252, 30_782),  # the cl30k timing-view farm at 0.01, random camouflage
+        (216, 264, 252, 30_391),  # the same without camouflage
+        (12, 40, 15, 5_000),
+        (90, 300, 400, 2_000),  # many edges due: the binomial tail is the tighter bound
+        (4, 6, 4, 1_000),  # a 2 x 2 block holding all its columns' ends: the bound is exact
+    ],
+)
+def test_stub_surprise_bounds_the_exact_fixed_degree_tail(
+    x: int, d_rows: int, d_cols: int, total: int
+) -> None:
+    # With every degree fixed (configuration model), the row ends matched to column ends
+    # of the block are hypergeometric: d_rows draws from `total` ends, d_cols of them good.
+    exact = -float(hypergeom.logsf(x - 1, total, d_cols, d_rows))
+    bound = float(stub_surprise(float(x), float(d_rows), float(d_cols), float(total)))
+    poisson = float(surprise(float(x), d_rows * d_cols / total))
+    # Never weaker than the Poisson tail, never beyond the truth.
+    assert poisson <= bound <= exact * (1 + 1e-9)
+    # Symmetric in the two sides, and no evidence at or below the mean.
+    assert float(stub_surprise(float(x), float(d_cols), float(d_rows), float(total))) == (
+        pytest.approx(bound)
+    )
+    assert float(stub_surprise(d_rows * d_cols / total, d_rows, d_cols, total)) == 0.0
+
+
+def test_stub_surprise_gains_where_the_block_holds_its_columns_ends() -> None:
+    # The timing view's burst columns: 216 of their 252 ends are block edges. The Poisson
+    # tail fell short of the search price (713 nats); the fixed-degree one does not.
+    assert (
+        float(surprise(216.0, 528 * 252 / 30_782))
+        < 713
+        < float(stub_surprise(216.0, 528.0, 252.0, 30_782.0))
+    )
 
 
 def _random_adjacency(
