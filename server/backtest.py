@@ -125,9 +125,12 @@ def backtest(
     )
     seen: set[str] = set()
     pairs: set[tuple[str, str]] = set()  # (detector, pattern) that reported: their points matter
+    # The schedule's memory of groups, replayed from the first tick: the live one holds today's.
+    states: dict[str, Any] = {}
     for tick in ticks:
         began = time.perf_counter()
-        judged = runner.judge(tick - window, tick, account_ids, detector_names)
+        judged = runner.judge(tick - window, tick, account_ids, detector_names, states)
+        states.update(judged.group_states)
         pairs.update((f.detector, f.pattern) for f in judged.findings)
         report.operating_points = {k: v for k, v in judged.points.items() if k in pairs}
         fresh: dict[str, Finding] = {}

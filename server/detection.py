@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -71,8 +71,8 @@ class Judgement:
     points: dict[tuple[str, str], float]  # the operating points applied
     read_seconds: float
     timings: list[tuple[str, float, int]] = field(default_factory=list)  # detector, s, findings
-    # What incremental detectors remember after this window; a live run keeps it, a backtest
-    # drops it.
+    # What incremental detectors remember after this window; a live run keeps it for the next
+    # run, a backtest for its next tick.
     group_states: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,11 +150,18 @@ class DetectionRunner:
         end: datetime,
         account_ids: Sequence[str] = (),
         detector_names: Sequence[str] = (),
+        group_states: Mapping[str, Any] | None = None,
     ) -> Judgement:
-        """Judges [start, end) against the history before it; writes nothing."""
+        """Judges [start, end) against the history before it; writes nothing.
+
+        group_states: what incremental detectors remember of earlier windows; by default the
+            live runs' memory. A backtest passes its own, carried from tick to tick, so a group
+            found again keeps its key there as it does in the live schedule.
+        """
         wanted = self._check(start, end, detector_names)
         with self._lock:
-            return self._judge(floor_hour(start), end, list(account_ids) or None, wanted)
+            states = self._group_states if group_states is None else group_states
+            return self._judge(floor_hour(start), end, list(account_ids) or None, wanted, states)
 
     def run(
         self,
@@ -170,7 +177,9 @@ class DetectionRunner:
         began = time.perf_counter()
         try:
             with self._lock:
-                judgement = self._judge(floor_hour(start), end, accounts, wanted)
+                judgement = self._judge(
+                    floor_hour(start), end, accounts, wanted, self._group_states
+                )
                 result = self._apply(judgement)
         except Exception:
             self._metrics.detection_runs.labels(trigger, "error").inc()
@@ -196,7 +205,12 @@ class DetectionRunner:
         return set(detector_names) or set(self.detector_names)
 
     def _judge(
-        self, start: datetime, end: datetime, accounts: list[str] | None, wanted: set[str]
+        self,
+        start: datetime,
+        end: datetime,
+        accounts: list[str] | None,
+        wanted: set[str],
+        states: Mapping[str, Any],
     ) -> Judgement:
         read_began = time.perf_counter()
         stat = {n: d for n, d in self._statistical.items() if n in wanted}
@@ -217,7 +231,7 @@ class DetectionRunner:
             if not _has_data(data):
                 found = []
             elif isinstance(data, EventFrame) and hasattr(detector, "detect_window"):
-                state = self._group_states.get(name) or detector.initial_state()
+                state = states.get(name) or detector.initial_state()
                 detected, group_states[name] = detector.detect_window(data, state)
                 found = list(detected)
             else:
