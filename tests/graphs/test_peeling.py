@@ -20,11 +20,23 @@ from graphs.peeling import (
     surprise,
 )
 from graphs.significance import BlockStats, is_significant, search_price
-from graphs.synthetic_blocks import chung_lu, identifiable, inject
+from graphs.synthetic_blocks import Injected, chung_lu, identifiable, inject
 
 PARAMS = BlockParams(max_blocks=5, max_rows=5000, max_cols=5000, min_rows=5, min_cols=3, alpha=0.01)
 # As the lockstep detector searches its topology view: for sparse farms.
 TOPOLOGY = dataclasses.replace(PARAMS, sparse=True)
+
+
+def _one_topology_block(
+    n_edges: int, density: float, *, heavy: bool = False
+) -> tuple[set[int], set[int], Injected]:
+    """The one block the sparse search finds in a background with a randomly camouflaged farm:
+    its actor and target codes, and the injection."""
+    inj = inject(chung_lu(1, n_edges, heavy=heavy), 2, density=density, camouflage="random")
+    e = inj.edges
+    found = find_blocks(e.actors, e.targets, e.n_actors, e.n_targets, TOPOLOGY)
+    assert len(found) == 1
+    return set(found[0].block.rows.tolist()), set(found[0].block.cols.tolist()), inj
 
 
 def _f1(found: set[int], truth: set[int]) -> float:
@@ -102,13 +114,9 @@ def test_camouflage_targets_stay_out_of_a_dense_block() -> None:
     # each has the block's lift (2 hits against 0.15 expected) at a tenth of its rate (20
     # hits per customer). Priced over the sparse search's nodes of degree two or more (5384
     # targets of 10932 on this background), 270 of them paid their way in: 200 x 470, F 0.75.
-    bg = chung_lu(1, 100_000, heavy=True)
-    inj = inject(bg, 2, density=0.10, camouflage="random")
-    e = inj.edges
-    found = find_blocks(e.actors, e.targets, e.n_actors, e.n_targets, TOPOLOGY)
-    assert len(found) == 1
-    assert _f1(set(found[0].block.rows.tolist()), {int(x[1:]) for x in inj.true_actors}) >= 0.99
-    assert _f1(set(found[0].block.cols.tolist()), {int(x[4:]) for x in inj.true_targets}) >= 0.98
+    rows, cols, inj = _one_topology_block(100_000, 0.10, heavy=True)
+    assert _f1(rows, {int(x[1:]) for x in inj.true_actors}) >= 0.99
+    assert _f1(cols, {int(x[4:]) for x in inj.true_targets}) >= 0.98
 
 
 def test_weak_farm_accounts_join_a_camouflaged_block() -> None:
@@ -116,27 +124,19 @@ def test_weak_farm_accounts_join_a_camouflaged_block() -> None:
     # the test's measure, most of it the customers' follows from the farm itself: 23 of the
     # block's 2-core of 198 accounts were left out (175 x 179). Against the rest of the
     # graph's rate into the block (0.03) they are members.
-    bg = chung_lu(1, 30_000)
-    inj = inject(bg, 2, density=0.03, camouflage="random")
-    e = inj.edges
-    found = find_blocks(e.actors, e.targets, e.n_actors, e.n_targets, TOPOLOGY)
-    assert len(found) == 1
+    rows, cols, inj = _one_topology_block(30_000, 0.03)
     core_a, core_t = identifiable(inj, timing=False)
-    assert _f1(set(found[0].block.rows.tolist()), {int(x[1:]) for x in core_a}) >= 0.98
-    assert _f1(set(found[0].block.cols.tolist()), {int(x[4:]) for x in core_t}) >= 0.95
+    assert _f1(rows, {int(x[1:]) for x in core_a}) >= 0.98
+    assert _f1(cols, {int(x[4:]) for x in core_t}) >= 0.95
 
 
 def test_camouflage_targets_leave_a_block_that_passed_the_test() -> None:
     # At 0.05 about 80 targets took two of the farm's random camouflage follows and stayed in
     # the block (200 x 281): each pays the test's price, but two hits where the rest of the
     # graph gives 0.035 do not pay for membership at a farm rate of 7 to 10 per customer.
-    bg = chung_lu(1, 100_000, heavy=True)
-    inj = inject(bg, 2, density=0.05, camouflage="random")
-    e = inj.edges
-    found = find_blocks(e.actors, e.targets, e.n_actors, e.n_targets, TOPOLOGY)
-    assert len(found) == 1
-    assert _f1(set(found[0].block.rows.tolist()), {int(x[1:]) for x in inj.true_actors}) >= 0.99
-    assert _f1(set(found[0].block.cols.tolist()), {int(x[4:]) for x in inj.true_targets}) >= 0.99
+    rows, cols, inj = _one_topology_block(100_000, 0.05, heavy=True)
+    assert _f1(rows, {int(x[1:]) for x in inj.true_actors}) >= 0.99
+    assert _f1(cols, {int(x[4:]) for x in inj.true_targets}) >= 0.99
 
 
 @pytest.mark.parametrize("camouflage", ["none", "hijacked"])
