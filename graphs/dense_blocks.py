@@ -311,11 +311,11 @@ def _seeds(
         return _nonempty(seeds, capped)
     # Only after a miss: the first seed is right on every plain farm, and a second peel
     # doubles the cost of a round.
+    core_degrees = None
     if 0 < core.edges < left.edges:
-        core_rd = core.deg_r.astype(np.float64)
-        core_cd = core.deg_c.astype(np.float64)
+        core_degrees = (core.deg_r.astype(np.float64), core.deg_c.astype(np.float64))
         # Priced over the core's own nodes: the seed is judged by refinement and the test.
-        seeds += surprise_peel(adjacency, core_rd, core_cd, float(core.edges), start=core)
+        seeds += surprise_peel(adjacency, *core_degrees, float(core.edges), start=core)
     if p.stub and not p.sparse:
         # And two peels by the test's statistic: at the test's price (the dense search's
         # stricter one judges a farm with camouflage at density 0.01 a net loss and peels
@@ -325,11 +325,9 @@ def _seeds(
         seeds += surprise_peel(
             adjacency, row_degree, col_degree, total, start=core, space=null.space, stub=True
         )
-        if 0 < core.edges < left.edges:
-            core_rd = core.deg_r.astype(np.float64)
-            core_cd = core.deg_c.astype(np.float64)
+        if core_degrees is not None:
             seeds += surprise_peel(
-                adjacency, core_rd, core_cd, float(core.edges), start=core, stub=True
+                adjacency, *core_degrees, float(core.edges), start=core, stub=True
             )
     if misses and p.fraudar_fallback:
         r = np.repeat(np.arange(adjacency.n_rows), np.diff(adjacency.row_ptr))
