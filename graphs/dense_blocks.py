@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,26 +105,10 @@ def find_blocks(
     """
     if len(rows) == 0:
         return []
-    matrix = zero_one_csr(rows, cols, n_rows, n_cols)
-    adjacency = BiAdjacency.from_csr(matrix)
-    row_degree: FloatArray = np.diff(adjacency.row_ptr).astype(np.float64)
-    col_degree: FloatArray = np.diff(adjacency.col_ptr).astype(np.float64)
-    total = float(matrix.nnz)
-    # Peel, refinement and test all price a block against the same search space (nodes of
-    # degree two or more); a peel that priced every node with an edge judged a sparse farm a
-    # net loss that the test would have passed, and never reached it.
-    null = _Null(row_degree, col_degree, total, search_space(row_degree, col_degree, 2))
-    # The price of the peel and refinement: the test's in the sparse search, else every node
-    # with an edge (stricter: it keeps the timing view's dense blocks tight).
-    select = null.space if p.sparse else search_space(row_degree, col_degree, 1)
-    # Each seed is refined as before (the Poisson tail, at that price); if the test is
-    # `stub`'s and that refinement fails it, again by the test's own statistic and price.
-    passes = [(select, False)] + ([(null.space, True)] if p.stub and not p.sparse else [])
-    # Each round tests every seed's refinements (three seeds, and two more in the sparse
-    # search: the peel's best within the caps, and the peel at the dense search's price;
-    # or two more with `stub`: the peels by its statistic); the union bound counts them all.
-    n_seeds = 5 if p.sparse or p.stub else 3
-    n_tests = n_seeds * len(passes) * (p.max_blocks + p.max_misses)
+    search = _Search.of(rows, cols, n_rows, n_cols, p)
+    matrix, adjacency, null = search.matrix, search.adjacency, search.null
+    row_degree, col_degree, total = null.row_degree, null.col_degree, null.total
+    select, n_tests = search.select, search.n_tests
     found: list[FoundBlock] = []
     misses = 0
     left = LiveGraph(
@@ -148,25 +133,8 @@ def find_blocks(
             fits = len(seed.rows) <= p.max_rows and len(seed.cols) <= p.max_cols
             if removable and fits:
                 tried.append(seed)
-            for space, stub in passes:
-                block, _ = refine(
-                    matrix,
-                    row_degree,
-                    col_degree,
-                    total,
-                    seed,
-                    max_rows=p.max_rows,
-                    max_cols=p.max_cols,
-                    min_size=min(p.min_rows, p.min_cols),
-                    adjacency=adjacency,
-                    space=space,
-                    # Its cheaper price lets a farm's camouflage targets in (heavy100k,
-                    # random, 0.10: 270 of them); the one-rate rule keeps them out.
-                    one_rate=p.sparse,
-                    stub=stub,
-                )
-                if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
-                    block = seed
+            for space, stub in search.passes:
+                block = search.refine(seed, space, stub, p)
                 if block is not seed:
                     tried.append(block)
                 key = _digest(block)
@@ -214,6 +182,97 @@ def find_blocks(
         core.prune(2, *_take_out(core, out_r, out_c))
     found.sort(key=lambda f: -f.stats.margin)
     return found[: p.max_blocks]
+
+
+def refined_excess(
+    rows: IntArray, cols: IntArray, n_rows: int, n_cols: int, p: BlockParams, seed: Block
+) -> float:
+    """How far the best block refinement reaches from `seed` clears the test's bar (nats).
+
+    The seed is refined and tested as `find_blocks` refines and tests a peel's seed; the
+    value is the best connected part's margin less log(n_tests / alpha), so 0 or more is a
+    block `find_blocks` would report had a peel led there. A diagnostic for planted farms:
+    seeded with the farm itself, a value below 0 says that the test, not the search, keeps
+    the farm unreported.
+    """
+    search = _Search.of(rows, cols, n_rows, n_cols, p)
+    bar = math.log(max(search.n_tests, 1) / p.alpha)
+    best = -math.inf
+    for space, stub in search.passes:
+        block = search.refine(seed, space, stub, p)
+        for part in _parts(search.matrix, _inner_core(search.matrix, block)):
+            null = search.null
+            stats = block_stats(
+                search.matrix,
+                null.row_degree,
+                null.col_degree,
+                null.total,
+                part,
+                null.space,
+                stub=p.stub,
+            )
+            best = max(best, stats.margin - bar)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """One graph's matrix, null and search settings, shared by every seed's refinement."""
+
+    matrix: sp.csr_matrix
+    adjacency: BiAdjacency
+    null: _Null
+    select: tuple[int, int]  # the space peels and refinement price a block over
+    passes: list[tuple[tuple[int, int], bool]]  # (space, stub) of each refinement of a seed
+    n_tests: int
+
+    @classmethod
+    def of(
+        cls, rows: IntArray, cols: IntArray, n_rows: int, n_cols: int, p: BlockParams
+    ) -> _Search:
+        matrix = zero_one_csr(rows, cols, n_rows, n_cols)
+        adjacency = BiAdjacency.from_csr(matrix)
+        row_degree: FloatArray = np.diff(adjacency.row_ptr).astype(np.float64)
+        col_degree: FloatArray = np.diff(adjacency.col_ptr).astype(np.float64)
+        # Peel, refinement and test all price a block against the same search space (nodes
+        # of degree two or more); a peel that priced every node with an edge judged a sparse
+        # farm a net loss that the test would have passed, and never reached it.
+        space = search_space(row_degree, col_degree, 2)
+        null = _Null(row_degree, col_degree, float(matrix.nnz), space)
+        # The price of the peel and refinement: the test's in the sparse search, else every
+        # node with an edge (stricter: it keeps the timing view's dense blocks tight).
+        select = space if p.sparse else search_space(row_degree, col_degree, 1)
+        # Each seed is refined as before (the Poisson tail, at that price); if the test is
+        # `stub`'s and that refinement fails it, again by the test's own statistic and price.
+        passes = [(select, False)] + ([(space, True)] if p.stub and not p.sparse else [])
+        # Each round tests every seed's refinements (three seeds, and two more in the sparse
+        # search: the peel's best within the caps, and the peel at the dense search's price;
+        # or two more with `stub`: the peels by its statistic); the union bound counts them.
+        n_seeds = 5 if p.sparse or p.stub else 3
+        n_tests = n_seeds * len(passes) * (p.max_blocks + p.max_misses)
+        return cls(matrix, adjacency, null, select, passes, n_tests)
+
+    def refine(self, seed: Block, space: tuple[int, int], stub: bool, p: BlockParams) -> Block:
+        """The seed refined at this price and statistic; the seed itself if that is too small."""
+        block, _ = refine(
+            self.matrix,
+            self.null.row_degree,
+            self.null.col_degree,
+            self.null.total,
+            seed,
+            max_rows=p.max_rows,
+            max_cols=p.max_cols,
+            min_size=min(p.min_rows, p.min_cols),
+            adjacency=self.adjacency,
+            space=space,
+            # Its cheaper price lets a farm's camouflage targets in (heavy100k, random,
+            # 0.10: 270 of them); the one-rate rule keeps them out.
+            one_rate=p.sparse,
+            stub=stub,
+        )
+        if len(block.rows) < p.min_rows or len(block.cols) < p.min_cols:
+            return seed
+        return block
 
 
 def _digest(block: Block) -> bytes:

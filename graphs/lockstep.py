@@ -211,9 +211,10 @@ class LockstepDetector:
         # Newest first, and bounded: a long-running service must not remember every group.
         return findings, LockstepState((tuple(kept) + carried)[: c.max_remembered_groups])
 
-    def _groups(self, g: _Graph) -> list[_Group]:
+    def block_params(self, view: str) -> BlockParams:
+        """The block search's settings in the "timing" or the "topology" view."""
         c = self.config
-        params = BlockParams(
+        timing = BlockParams(
             max_blocks=c.max_groups,
             max_rows=c.max_members,
             max_cols=c.max_targets,
@@ -222,6 +223,15 @@ class LockstepDetector:
             alpha=c.alpha,
             stub=True,
         )
+        if view == "timing":
+            return timing
+        if view == "topology":
+            return dataclasses.replace(timing, sparse=True, stub=False)
+        raise ValueError(f"unknown view {view!r}")
+
+    def _groups(self, g: _Graph) -> list[_Group]:
+        c = self.config
+        params = self.block_params("timing")
         candidates: list[_Group] = []
         for offset in (0, c.cell_seconds // 2):
             # In place where it can be: at 10M follows each int64 temporary is 80 MB.
@@ -243,7 +253,7 @@ class LockstepDetector:
                     candidates.append(_order(g, fb.block.rows, targets, "timing", fb))
             del cols, col_rep, col_target, busy
         if c.use_topology:
-            topology = dataclasses.replace(params, sparse=True, stub=False)
+            topology = self.block_params("topology")
             for fb in find_blocks(g.actors, g.targets, g.n_actors, g.n_targets, topology):
                 candidates.append(_order(g, fb.block.rows, fb.block.cols, "topology", fb))
         # The strongest view of each group wins; the others' copies of it are dropped. A block

@@ -170,8 +170,7 @@ def identifiable(inj: Injected, *, timing: bool) -> tuple[set[str], set[str]]:
     The ceiling is the F of a detector that reports exactly these nodes (precision 1); it
     ignores whether the block as a whole can be told from noise (at density 0.005 it cannot).
     """
-    a, t = _block_two_core(inj.block_actors, inj.block_targets)
-    actors, targets = np.unique(a), np.unique(t)
+    actors, targets = block_core(inj, 2)
     if timing:
         ba, bt = inj.block_actors, inj.block_targets
         codes, per_target = np.unique(bt, return_counts=True)
@@ -186,16 +185,18 @@ def identifiable(inj: Injected, *, timing: bool) -> tuple[set[str], set[str]]:
     return {actor_name(x) for x in actors}, {target_name(x) for x in targets}
 
 
-def _block_two_core(a: IntArray, t: IntArray) -> tuple[IntArray, IntArray]:
-    """The edges between nodes with two edges or more among the kept ones, to a fixed point."""
+def block_core(inj: Injected, k: int) -> tuple[IntArray, IntArray]:
+    """The actors and targets (codes) of the k-core of the block's own edges: nodes with k
+    block edges or more among the kept ones, to a fixed point."""
+    a, t = inj.block_actors, inj.block_targets
     while len(a):
         _, ia, ca = np.unique(a, return_inverse=True, return_counts=True)
         _, it, ct = np.unique(t, return_inverse=True, return_counts=True)
-        keep = (ca[ia] >= 2) & (ct[it] >= 2)
+        keep = (ca[ia] >= k) & (ct[it] >= k)
         if keep.all():
             break
         a, t = a[keep], t[keep]
-    return a, t
+    return np.unique(a), np.unique(t)
 
 
 def actor_name(code: int | np.integer) -> str:
