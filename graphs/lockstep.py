@@ -226,7 +226,7 @@ class LockstepDetector:
         if view == "timing":
             return timing
         if view == "topology":
-            return dataclasses.replace(timing, sparse=True, stub=False)
+            return dataclasses.replace(timing, sparse=True, stub=False, inner_degrees=(2, 3))
         raise ValueError(f"unknown view {view!r}")
 
     def _groups(self, g: _Graph) -> list[_Group]:

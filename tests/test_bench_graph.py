@@ -21,11 +21,12 @@ def test_block_cores_shrink_and_hold_k_edges_per_node() -> None:
 def test_farm_excess_separates_a_found_farm_from_one_the_test_cannot_flag() -> None:
     background = chung_lu(1, 30_000)
     found = inject(background, 2, density=0.03)
-    hidden = inject(background, 2, density=0.02, camouflage="random")
+    hidden = inject(background, 2, density=0.01, camouflage="random")
     detector = LockstepDetector()
     assert farm_excess(found, detector) > 100
     assert len(detector.detect(to_event_frame(found.edges))) == 1
-    # Camouflage doubles the farm accounts' degrees: refined from the farm itself, the best
-    # block stays below the test's bar, and the detector (by its test) reports nothing.
+    # Half of its nodes have one block edge, and camouflage doubles the accounts' degrees:
+    # refined from the farm itself, the best block stays below the test's bar, and the
+    # detector (by its test) reports nothing.
     assert farm_excess(hidden, detector) < 0
     assert detector.detect(to_event_frame(hidden.edges)) == []
