@@ -210,8 +210,9 @@ def refined_excess(
         block = search.refine(seed, space, stub, p)
         for m in p.inner_degrees:
             core = _inner_core(search.matrix, block, m)
-            for _, stats in _part_stats(search.matrix, search.null, core, p, m):
-                best = max(best, stats.margin - bar)
+            for part, stats in _part_stats(search.matrix, search.null, core, p, m):
+                if _fits(part, p):
+                    best = max(best, stats.margin - bar)
     return best
 
 
@@ -450,11 +451,7 @@ def _significant_parts(
             continue
         out: list[FoundBlock] = []
         for part, stats in _part_stats(matrix, null, core, p, m):
-            ok = (
-                p.min_rows <= len(part.rows) <= p.max_rows
-                and p.min_cols <= len(part.cols) <= p.max_cols
-                and is_significant(stats, alpha=p.alpha, n_tests=n_tests)
-            )
+            ok = _fits(part, p) and is_significant(stats, alpha=p.alpha, n_tests=n_tests)
             logger.debug(
                 "block %dx%d (inner degree %d) surprise %.0f price %.0f significant=%s",
                 len(part.rows),
@@ -469,6 +466,13 @@ def _significant_parts(
         if out:
             return out
     return []
+
+
+def _fits(block: Block, p: BlockParams) -> bool:
+    """Within the size limits of a reported block."""
+    return (
+        p.min_rows <= len(block.rows) <= p.max_rows and p.min_cols <= len(block.cols) <= p.max_cols
+    )
 
 
 def _part_stats(
