@@ -254,3 +254,20 @@ def test_camouflaged_farm_at_density_001_is_found_by_its_timing(
     shuffled = dataclasses.replace(e, times=rng.permutation(e.times))
     timing_only = LockstepDetector(LockstepConfig(use_topology=False))
     assert timing_only.detect(blocks_frame(shuffled)) == []
+
+
+def test_hijacked_farm_at_density_001_is_found_beside_a_celebrity_core() -> None:
+    # Heavy-headed background: the hijacked accounts' own follows of celebrities land in the
+    # celebrities' busy cells, and every peel of the timing view's 2-core lost the farm (F 0).
+    # The peel without the busiest columns (dense_blocks._quiet_seeds) finds it.
+    bg = chung_lu(1, 100_000, heavy=True)
+    inj = inject(bg, 2, density=0.01, camouflage="hijacked", timing="window")
+    timing_only = LockstepDetector(LockstepConfig(use_topology=False))
+    findings = timing_only.detect(blocks_frame(inj.edges))
+    assert len(findings) == 1
+    actors, targets = set(findings[0].member_ids), set(findings[0].target_ids)
+    assert f1_nodes(actors, targets, inj.true_actors, inj.true_targets) >= 0.8
+    # Its times shuffled among all edges, the same search finds nothing.
+    rng = np.random.default_rng(7)
+    shuffled = dataclasses.replace(inj.edges, times=rng.permutation(inj.edges.times))
+    assert timing_only.detect(blocks_frame(shuffled)) == []
