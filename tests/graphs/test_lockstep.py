@@ -271,3 +271,15 @@ def test_hijacked_farm_at_density_001_is_found_beside_a_celebrity_core() -> None
     rng = np.random.default_rng(7)
     shuffled = dataclasses.replace(inj.edges, times=rng.permutation(inj.edges.times))
     assert timing_only.detect(blocks_frame(shuffled)) == []
+
+
+def test_two_blocks_of_one_farm_that_grow_into_one_group_are_one_finding() -> None:
+    # The first round takes 71 x 73 of the farm out; a later round's 5 x 5 piece of it shares
+    # no account with that block, and both grow into nearly the whole farm (96% the same
+    # accounts): two alerts for one farm, until the grown groups are merged.
+    bg = chung_lu(1, 100_000, heavy=True)
+    inj = inject(bg, 2, density=0.01, timing="window")
+    findings = LockstepDetector().detect(blocks_frame(inj.edges))
+    assert len(findings) == 1
+    actors, targets = set(findings[0].member_ids), set(findings[0].target_ids)
+    assert f1_nodes(actors, targets, inj.true_actors, inj.true_targets) >= 0.8
