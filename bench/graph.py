@@ -131,14 +131,14 @@ def farm_excess(inj: Injected, detector: LockstepDetector) -> float:
     the test's limit rather than the search's.
     """
     edges = inj.edges
-    params = detector.block_params("topology")
-    cores = (block_core(inj, k) for k in (1, 2, 3))
-    return max(
-        refined_excess(
-            edges.actors, edges.targets, edges.n_actors, edges.n_targets, params, Block(r, c)
-        )
-        for r, c in cores
-        if len(r) and len(c)
+    cores = [Block(*block_core(inj, k)) for k in (1, 2, 3)]
+    return refined_excess(
+        edges.actors,
+        edges.targets,
+        edges.n_actors,
+        edges.n_targets,
+        detector.block_params("topology"),
+        [b for b in cores if len(b.rows) and len(b.cols)],
     )
 
 

@@ -7,6 +7,7 @@ the degrees of its nodes predict), however much camouflage they add elsewhere.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -214,11 +215,11 @@ def find_blocks(
 
 
 def refined_excess(
-    rows: IntArray, cols: IntArray, n_rows: int, n_cols: int, p: BlockParams, seed: Block
+    rows: IntArray, cols: IntArray, n_rows: int, n_cols: int, p: BlockParams, seeds: list[Block]
 ) -> float:
-    """How far the best block refinement reaches from `seed` clears the test's bar (nats).
+    """How far the best block refinement reaches from these seeds clears the test's bar (nats).
 
-    The seed is refined and tested as `find_blocks` refines and tests a peel's seed; the
+    Each seed is refined and tested as `find_blocks` refines and tests a peel's seed; the
     value is the best connected part's margin less log(n_tests / alpha), so 0 or more is a
     block `find_blocks` would report had a peel led there. A diagnostic for planted farms:
     seeded with the farm itself, a value below 0 says that the test, not the search, keeps
@@ -227,7 +228,7 @@ def refined_excess(
     search = _Search.of(rows, cols, n_rows, n_cols, p)
     bar = math.log(max(search.n_tests, 1) / p.alpha)
     best = -math.inf
-    for space, stub in search.passes:
+    for seed, (space, stub) in itertools.product(seeds, search.passes):
         block = search.refine(seed, space, stub, p)
         for m in p.inner_degrees:
             core = _inner_core(search.matrix, block, m)

@@ -264,8 +264,8 @@ class LockstepDetector:
         candidates = [x for x in candidates if not _is_union(x, candidates, share)]
         out: list[_Group] = []
         for cand in candidates:
-            same = [k for k, o in enumerate(out) if _overlap(cand.members, o.members) >= share]
-            if same:
+            k = _same_group(cand, out, share)
+            if k is not None:
                 # The same farm seen by another grid: each copy passed the test on its own, and
                 # each grid splits a few bursts over two cells, so together they hold more of
                 # it than either. Seen by the other view, the stronger copy (the first: by
@@ -276,7 +276,6 @@ class LockstepDetector:
                 # only cells its own follows crowd: there the topology copy is the stronger
                 # (60 x 15 at 1807 nats against 31 x 15 at 154, which held an organic
                 # account). The extension then adds what the counts justify.
-                k = same[0]
                 if out[k].view == cand.view:
                     out[k] = _merge(g, out[k], cand)
             else:
@@ -296,9 +295,9 @@ class LockstepDetector:
             # later round's 5 x 5 piece of the farm whose 71 x 73 the first round took out
             # (heavy100k, timing, 0.01: 155 x 118 and 164 x 122, 96% the same accounts). One
             # farm is one alert; the stronger copy's view and test stand for both.
-            same = [k for k, o in enumerate(grown) if _overlap(x.members, o.members) >= share]
-            if same:
-                grown[same[0]] = _merge(g, grown[same[0]], x)
+            k = _same_group(x, grown, share)
+            if k is not None:
+                grown[k] = _merge(g, grown[k], x)
             else:
                 grown.append(x)
         return grown
@@ -506,6 +505,11 @@ def _is_union(x: _Group, all_groups: list[_Group], share: float) -> bool:
             if _overlap(a, b) < share:
                 return True
     return False
+
+
+def _same_group(x: _Group, groups: list[_Group], share: float) -> int | None:
+    """The first of the groups that shares at least `share` of the smaller one's members."""
+    return next((k for k, o in enumerate(groups) if _overlap(x.members, o.members) >= share), None)
 
 
 def _overlap(a: IntArray, b: IntArray) -> float:
