@@ -95,7 +95,7 @@ class BlockParams:
     # accounts with camouflage have degree 8 at density 0.02; on cl30k half the nodes of
     # degree two have fewer than three, and the union bound over them is what kept the
     # farm's 3-core (138 x 143) 161 nats short of the bar.
-    inner_degrees: tuple[int, ...] = (2,)
+    inner_degrees: tuple[int, ...] = (2,)  # ascending
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +230,9 @@ def refined_excess(
     best = -math.inf
     for seed, (space, stub) in itertools.product(seeds, search.passes):
         block = search.refine(seed, space, stub, p)
-        for m in p.inner_degrees:
-            core = _inner_core(search.matrix, block, m)
+        core = block
+        for m in p.inner_degrees:  # ascending: each core lies inside the one before
+            core = _inner_core(search.matrix, core, m)
             for part, stats in _part_stats(search.matrix, search.null, core, p, m):
                 if _fits(part, p):
                     best = max(best, stats.margin - bar)
@@ -498,8 +499,9 @@ def _significant_parts(
     nothing in common are more surprising together than apart: each connected part is
     reported (and tested) alone.
     """
-    for m in p.inner_degrees:
-        core = _inner_core(matrix, block, m)
+    core = block
+    for m in p.inner_degrees:  # ascending: each core lies inside the one before
+        core = _inner_core(matrix, core, m)
         if m > p.inner_degrees[0] and (len(core.rows) > p.max_rows or len(core.cols) > p.max_cols):
             # The stricter pricing is for sparse farms within the caps; a core past them is
             # the background's (heavy100k: 10906 x 2388, 1.7 s of 4-cycle counting).
