@@ -263,9 +263,9 @@ class _Search:
         # Peel, refinement and test all price a block against the same search space (nodes
         # of degree two or more); a peel that priced every node with an edge judged a sparse
         # farm a net loss that the test would have passed, and never reached it.
-        space = search_space(row_degree, col_degree, 2)
-        by_inner = {m: search_space(row_degree, col_degree, m) for m in p.inner_degrees}
-        null = _Null(row_degree, col_degree, float(matrix.nnz), space, by_inner)
+        by_degree = {m: search_space(row_degree, col_degree, m) for m in {2, *p.inner_degrees}}
+        null = _Null(row_degree, col_degree, float(matrix.nnz), by_degree)
+        space = null.space
         # The price of the peel and refinement: the test's in the sparse search, else every
         # node with an edge (stricter: it keeps the timing view's dense blocks tight).
         select = space if p.sparse else search_space(row_degree, col_degree, 1)
@@ -518,13 +518,18 @@ def _two_core(left: LiveGraph) -> LiveGraph:
 @dataclass(frozen=True, slots=True)
 class _Null:
     """Degrees and edge total of the background a block is tested against, and the
-    (rows, cols) of degree two or more a search picks from."""
+    (rows, cols) of each degree or more that a search picks from."""
 
     row_degree: FloatArray
     col_degree: FloatArray
     total: float
-    space: tuple[int, int]
-    by_inner: dict[int, tuple[int, int]]  # per m of `inner_degrees`, the nodes of degree m+
+    # (rows, cols) of degree m or more, for m = 2 and each m of `inner_degrees`
+    by_degree: dict[int, tuple[int, int]]
+
+    @property
+    def space(self) -> tuple[int, int]:
+        """The nodes of degree two or more: what the search and the default test price over."""
+        return self.by_degree[2]
 
 
 def _significant_parts(
@@ -591,7 +596,7 @@ def _part_stats(
                 null.col_degree,
                 null.total,
                 part,
-                null.by_inner[m],
+                null.by_degree[m],
                 stub=p.stub,
             ),
         )

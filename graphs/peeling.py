@@ -342,6 +342,16 @@ def stub_surprise(
     return np.asarray(np.where(x > mu, best, 0.0), dtype=np.float64)
 
 
+def block_surprise(
+    observed: float, row_degree_sum: float, col_degree_sum: float, total: float, stub: bool
+) -> float:
+    """A block's surprise under the Chung-Lu null: the Poisson tail at its mean, or with
+    `stub` the tail with every degree fixed (`stub_surprise`)."""
+    if stub:
+        return float(stub_surprise(observed, row_degree_sum, col_degree_sum, total))
+    return float(surprise(observed, row_degree_sum * col_degree_sum / total))
+
+
 def _binomial_tail(x: FloatArray, n: FloatArray, p: FloatArray) -> FloatArray:
     """n KL(x / n || p): the Chernoff exponent of Binomial(n, p) reaching x (x above n p)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -444,6 +454,7 @@ def _prefix(
     order = cand[np.lexsort((cand, -hits[cand], -own))][:max_size]
     k_all = np.arange(1, len(order) + 1, dtype=np.float64)
     cum_hits, cum_expected = np.cumsum(hits[order]), np.cumsum(expected[order])
+    # Per prefix, as `block_surprise` per block, but from summed expectations (arrays).
     if stub is None:
         s = surprise(cum_hits, cum_expected)
     else:
@@ -671,11 +682,7 @@ def surprise_peel(
         rd, cd = row_degree[rows], col_degree[cols]
         dr, dc = float(rd.sum()), float(cd.sum())
         score = float(
-            (
-                stub_surprise(float(g.edges), dr, dc, total)
-                if stub
-                else surprise(float(g.edges), dr * dc / total)
-            )
+            block_surprise(float(g.edges), dr, dc, total, stub)
             - log_choose(n_r_all, float(len(rows)))
             - log_choose(n_c_all, float(len(cols)))
         )

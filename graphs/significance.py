@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphs.peeling import Block, FloatArray, log_choose, stub_surprise, surprise
+from graphs.peeling import Block, FloatArray, block_surprise, log_choose
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ def block_stats(
     observed = float(matrix[block.rows][:, block.cols].sum())
     d_rows, d_cols = float(row_degree[block.rows].sum()), float(col_degree[block.cols].sum())
     expected = d_rows * d_cols / total
-    tail = stub_surprise(observed, d_rows, d_cols, total) if stub else surprise(observed, expected)
+    tail = block_surprise(observed, d_rows, d_cols, total, stub)
     if search_space is None:
         price = search_price(row_degree, col_degree, len(block.rows), len(block.cols))
     else:
