@@ -125,7 +125,6 @@ def find_blocks(
         return []
     search = _Search.of(rows, cols, n_rows, n_cols, p)
     matrix, adjacency, null = search.matrix, search.adjacency, search.null
-    row_degree, col_degree, total = null.row_degree, null.col_degree, null.total
     select, n_tests = search.select, search.n_tests
     found: list[FoundBlock] = []
     misses = 0
@@ -182,22 +181,7 @@ def find_blocks(
             # The test judged the block; its members are judged against the rest of the
             # graph (`farm_members`): a sparse farm's weakest accounts and the targets of
             # its camouflage are told apart there, not by the test's measure.
-            best = [
-                FoundBlock(
-                    farm_members(
-                        adjacency,
-                        row_degree,
-                        col_degree,
-                        total,
-                        f.block,
-                        space=null.space,
-                        max_rows=p.max_rows,
-                        max_cols=p.max_cols,
-                    ),
-                    f.stats,
-                )
-                for f in best
-            ]
+            best = [FoundBlock(search.members(f.block, p), f.stats) for f in best]
         found.extend(best)
         misses = 0 if best else misses + 1
         # Take out what was tried (never a seed larger than the caps: a stalled peel that
@@ -302,26 +286,30 @@ class _Search:
         peel's 56 x 43 of the farm failed the test; grown, 72 x 66, then 80 x 79 and 84 x 81,
         which passes by 20 nats).
         """
-        null = self.null
         seen = {_digest(block)}
         for _ in range(_MAX_GROWTH_ROUNDS):
-            wider = farm_members(
-                self.adjacency,
-                null.row_degree,
-                null.col_degree,
-                null.total,
-                block,
-                space=null.space,
-                max_rows=p.max_rows,
-                max_cols=p.max_cols,
-            )
-            nxt = self.refine(wider, self.select, False, p)
+            nxt = self.refine(self.members(block, p), self.select, False, p)
             key = _digest(nxt)
             if key in seen:
                 break
             seen.add(key)
             block = nxt
         return block
+
+    def members(self, block: Block, p: BlockParams) -> Block:
+        """The nodes a farm at this block's rate explains better than the rest of the graph
+        (`peeling.farm_members`), within the caps."""
+        null = self.null
+        return farm_members(
+            self.adjacency,
+            null.row_degree,
+            null.col_degree,
+            null.total,
+            block,
+            space=null.space,
+            max_rows=p.max_rows,
+            max_cols=p.max_cols,
+        )
 
     def refine(self, seed: Block, space: tuple[int, int], stub: bool, p: BlockParams) -> Block:
         """The seed refined at this price and statistic; the seed itself if that is too small."""
